@@ -1,0 +1,50 @@
+"""One hyperparameters object that travels explicitly (the original used globals())."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class HParams:
+    # Model (n_ctx is the model's context, set from the data: see datasets.n_ctx_for).
+    n_vocab: int = 40478
+    n_special: int = 3
+    n_ctx: int = 512
+    n_embd: int = 768
+    n_head: int = 12
+    n_layer: int = 12
+    embd_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    resid_pdrop: float = 0.1
+    clf_pdrop: float = 0.1
+    afn: str = "gelu"
+    clf_token: int = 40480
+    # Loss and optimiser.
+    lm_coef: float = 0.5
+    lr: float = 6.25e-5
+    lr_warmup: float = 0.002
+    lr_schedule: str = "warmup_linear"
+    b1: float = 0.9
+    b2: float = 0.999
+    e: float = 1e-8
+    l2: float = 0.01
+    vector_l2: bool = False
+    max_grad_norm: float = 1.0
+    n_updates_total: int = 1
+    # Towers: n_gpu towers of n_batch examples make one update.
+    n_batch: int = 8
+    n_gpu: int = 4
+    seed: int = 42
+    # Execution (no effect on the numbers beyond float round-off).
+    xla: bool = False
+
+    @property
+    def n_batch_train(self):
+        return self.n_batch * self.n_gpu
+
+    @property
+    def n_we(self):
+        """Rows of the one embedding matrix: tokens, specials, positions."""
+        return self.n_vocab + self.n_special + self.n_ctx
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,213 @@
+"""GPT-1 as pure functions over named variables, as in the original train.py.
+
+`p` maps each checkpoint name (`model/we`, `model/h0/attn/c_attn/w`, ...) to its
+variable; functions are named after the scopes they read. Dropout is stateless:
+every draw is a function of (`rng`, site name), so a tower's masks do not depend
+on the device it runs on (the original's stateful draws did).
+"""
+
+import collections
+import math
+import zlib
+
+import numpy as np
+import tensorflow as tf
+
+
+def gelu(x):
+    return 0.5 * x * (1 + tf.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * tf.pow(x, 3))))
+
+
+def swish(x):
+    return x * tf.nn.sigmoid(x)
+
+
+ACT_FNS = {"relu": tf.nn.relu, "swish": swish, "gelu": gelu}
+
+# Block variables in the released (and checkpoint) order.
+BLOCK_PARAMS = (
+    "attn/c_attn/w", "attn/c_attn/b", "attn/c_proj/w", "attn/c_proj/b",
+    "ln_1/g", "ln_1/b",
+    "mlp/c_fc/w", "mlp/c_fc/b", "mlp/c_proj/w", "mlp/c_proj/b",
+    "ln_2/g", "ln_2/b",
+)
+
+
+def param_shapes(hp):
+    """Ordered {name: shape} of every trainable variable, in the original's order."""
+    nx = hp.n_embd
+    shapes = collections.OrderedDict()
+    shapes["model/we"] = [hp.n_we, nx]
+    block = [[1, nx, 3 * nx], [3 * nx], [1, nx, nx], [nx], [nx], [nx],
+             [1, nx, 4 * nx], [4 * nx], [1, 4 * nx, nx], [nx], [nx], [nx]]
+    for layer in range(hp.n_layer):
+        for name, shape in zip(BLOCK_PARAMS, block):
+            shapes["model/h%d/%s" % (layer, name)] = shape
+    shapes["model/clf/w"] = [nx, 1]
+    shapes["model/clf/b"] = [1]
+    return shapes
+
+
+def init_value(name, shape, seed):
+    """The original's initialisers: N(0, 0.02) weights, zero biases, unit LN gains.
+
+    Each array has its own generator keyed by (seed, name), so the global numpy
+    generator stays for the draws FIDELITY.md orders (special rows, shuffles).
+    """
+    leaf = name.rsplit("/", 1)[1]
+    if leaf == "g":
+        return np.ones(shape, np.float32)
+    if leaf == "b":
+        return np.zeros(shape, np.float32)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    return (rng.standard_normal(shape, dtype=np.float32) * 0.02).astype(np.float32)
+
+
+def shape_list(x):
+    static = x.shape.as_list()
+    dynamic = tf.shape(x)
+    return [dynamic[i] if s is None else s for i, s in enumerate(static)]
+
+
+def dropout(x, pdrop, rng, site, noise_shape=None):
+    """Inverted dropout whose mask is a pure function of (rng, site); rng None = eval."""
+    if rng is None or pdrop <= 0:
+        return x
+    seed = tf.random.experimental.stateless_fold_in(rng, zlib.crc32(site.encode()))
+    return tf.nn.experimental.stateless_dropout(
+        x, pdrop, seed=seed, noise_shape=noise_shape, rng_alg="philox")
+
+
+def norm(p, scope, x, e=1e-5):
+    u = tf.reduce_mean(x, axis=-1, keepdims=True)
+    s = tf.reduce_mean(tf.square(x - u), axis=-1, keepdims=True)
+    return (x - u) * tf.math.rsqrt(s + e) * p[scope + "/g"] + p[scope + "/b"]
+
+
+def conv1d(p, scope, x):
+    """The original's rf=1 convolution: a matmul over the last axis, w stored [1, nx, nf]."""
+    w, b = p[scope + "/w"], p[scope + "/b"]
+    nx, nf = w.shape[-2], w.shape[-1]
+    start = shape_list(x)[:-1]
+    c = tf.matmul(tf.reshape(x, [-1, nx]), tf.reshape(w, [nx, nf])) + b  # [N, nf]
+    return tf.reshape(c, start + [nf])
+
+
+def split_heads(x, n_head, k=False):
+    """[B, T, C] -> [B, H, T, D] ([B, H, D, T] for keys, ready for q @ k)."""
+    b, t, c = shape_list(x)
+    x = tf.reshape(x, [b, t, n_head, c // n_head])  # [B, T, H, D]
+    return tf.transpose(x, [0, 2, 3, 1] if k else [0, 2, 1, 3])
+
+
+def merge_heads(x):
+    """[B, H, T, D] -> [B, T, H*D]."""
+    b, h, t, d = shape_list(x)
+    return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, t, h * d])
+
+
+def mask_attn_weights(w):
+    n = shape_list(w)[-1]
+    b = tf.reshape(tf.linalg.band_part(tf.ones([n, n]), -1, 0), [1, 1, n, n])
+    return w * b + -1e9 * (1 - b)
+
+
+def _attn(q, k, v, hp, rng, scope):
+    w = tf.matmul(q, k)  # [B, H, T, T]
+    w = w * tf.math.rsqrt(tf.cast(shape_list(v)[-1], w.dtype))
+    w = tf.nn.softmax(mask_attn_weights(w))
+    w = dropout(w, hp.attn_pdrop, rng, scope + "/attn_pdrop")
+    return tf.matmul(w, v)  # [B, H, T, D]
+
+
+def attn(p, scope, x, hp, rng):
+    c = conv1d(p, scope + "/c_attn", x)  # [B, T, 3C]
+    q, k, v = tf.split(c, 3, axis=2)  # 3 x [B, T, C]
+    a = _attn(split_heads(q, hp.n_head), split_heads(k, hp.n_head, k=True),
+              split_heads(v, hp.n_head), hp, rng, scope)
+    a = conv1d(p, scope + "/c_proj", merge_heads(a))  # [B, T, C]
+    return dropout(a, hp.resid_pdrop, rng, scope + "/resid_pdrop")
+
+
+def mlp(p, scope, x, hp, rng):
+    h = ACT_FNS[hp.afn](conv1d(p, scope + "/c_fc", x))  # [B, T, 4C]
+    h2 = conv1d(p, scope + "/c_proj", h)  # [B, T, C]
+    return dropout(h2, hp.resid_pdrop, rng, scope + "/resid_pdrop")
+
+
+def block(p, scope, x, hp, rng):
+    """Post-LN block of the original: LN after each residual sum."""
+    a = attn(p, scope + "/attn", x, hp, rng)
+    n = norm(p, scope + "/ln_1", x + a)
+    m = mlp(p, scope + "/mlp", n, hp, rng)
+    return norm(p, scope + "/ln_2", n + m)
+
+
+def embed(X, we):
+    """Sum of the token and position rows: X [N, T, 2] -> [N, T, C]."""
+    return tf.reduce_sum(tf.gather(we, X), axis=2)
+
+
+def clf(p, x):
+    return tf.matmul(x, p["model/clf/w"]) + p["model/clf/b"]
+
+
+def _check(name, x, expected):
+    shape = x.shape.as_list()
+    if len(shape) != len(expected) or any(
+            e is not None and s is not None and s != e for s, e in zip(shape, expected)):
+        raise ValueError("%s has shape %s; expected %s" % (name, shape, expected))
+
+
+def lm_head(h, we, X, M, hp):
+    """Per-sequence masked mean of the next-token losses, through the tied `we`."""
+    lm_h = tf.reshape(h[:, :-1], [-1, hp.n_embd])  # [2B(T-1), C]
+    lm_logits = tf.matmul(lm_h, we, transpose_b=True)  # [2B(T-1), V]
+    lm_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        logits=lm_logits, labels=tf.reshape(X[:, 1:, 0], [-1]))
+    lm_losses = tf.reshape(lm_losses, [-1, hp.n_ctx - 1])  # [2B, T-1]
+    return tf.reduce_sum(lm_losses * M[:, 1:], 1) / tf.reduce_sum(M[:, 1:], 1)  # [2B]
+
+
+def model(p, X, M, Y, hp, rng=None, lm=True):
+    """Forward pass and losses of one tower.
+
+    X: [B, 2, n_ctx, 2] int32 (token ids, position ids); M: [B, 2, n_ctx] float32
+    mask; Y: [B] int32 label; rng: [2] int64 seed of this tower's dropout draws,
+    or None for evaluation. Returns clf_logits [B, 2], clf_losses [B],
+    lm_losses [2B] (per-sequence masked mean; None with lm=False, which skips
+    the LM head: evaluation reads only the classifier).
+    """
+    _check("X", X, [None, 2, hp.n_ctx, 2])
+    _check("M", M, [None, 2, hp.n_ctx])
+    _check("Y", Y, [None])
+    # One dropout mask on the whole matrix, shared by the gather and the tied LM head.
+    we = dropout(p["model/we"], hp.embd_pdrop, rng, "model/we/embd_pdrop")  # [V, C]
+    X = tf.reshape(X, [-1, hp.n_ctx, 2])  # [2B, T, 2]
+    M = tf.reshape(M, [-1, hp.n_ctx])  # [2B, T]
+
+    h = embed(X, we)  # [2B, T, C]
+    for layer in range(hp.n_layer):
+        h = block(p, "model/h%d" % layer, h, hp, rng)
+
+    lm_losses = lm_head(h, we, X, M, hp) if lm else None
+
+    n_seq = shape_list(X)[0]
+    pool_idx = tf.argmax(tf.cast(tf.equal(X[:, :, 0], hp.clf_token), tf.float32), 1,
+                         output_type=tf.int32)  # [2B]: first _classify_
+    clf_h = tf.gather(tf.reshape(h, [-1, hp.n_embd]),
+                      tf.range(n_seq, dtype=tf.int32) * hp.n_ctx + pool_idx)  # [2B, C]
+    clf_h = tf.reshape(clf_h, [-1, 2, hp.n_embd])  # [B, 2, C]
+    # One mask per example, shared by its two choices.
+    clf_h = dropout(clf_h, hp.clf_pdrop, rng, "model/clf/clf_pdrop",
+                    noise_shape=[shape_list(clf_h)[0], 1, hp.n_embd])
+    clf_logits = tf.reshape(clf(p, tf.reshape(clf_h, [-1, hp.n_embd])), [-1, 2])  # [B, 2]
+    clf_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=clf_logits, labels=Y)
+    return clf_logits, clf_losses, lm_losses
+
+
+def train_loss(clf_losses, lm_losses, hp):
+    loss = tf.reduce_mean(clf_losses)
+    if hp.lm_coef > 0 and lm_losses is not None:
+        loss += hp.lm_coef * tf.reduce_mean(lm_losses)
+    return loss

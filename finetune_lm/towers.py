@@ -1,0 +1,214 @@
+"""Towers across devices and machines: the original's mgpu_train / average_grads /
+mgpu_predict, on tf.distribute.
+
+`--n_gpu N` means N towers of `n_batch` examples per update, whatever devices exist.
+The strategy has R replicas (devices) with R dividing N; each replica runs its
+N / R towers one after another, sums their gradients, and `average_grads` takes
+the cross-replica mean over all N towers. Tower i always gets examples
+i*n_batch .. (i+1)*n_batch - 1 and dropout draws seeded by (seed, update, i), so
+the update does not depend on the placement beyond float round-off.
+"""
+
+import collections
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from .errors import UserError
+from .model import model, param_shapes, train_loss
+from .opt import adam
+
+_SEED_SALT = 0x5EED  # keeps dropout seeds apart from other uses of --seed
+
+
+def split_cpu(n):
+    """Split the CPU into n logical devices (stand-ins for GPUs); call before TF runs ops."""
+    if n and n > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+
+
+def _multi_worker():
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return sum(len(v) for k, v in cluster.items() if k in ("chief", "worker")) > 1
+
+
+def make_strategy(n_gpu, max_devices=None):
+    """MultiWorkerMirroredStrategy under a multi-worker TF_CONFIG, else MirroredStrategy
+    over the local GPUs (or logical CPUs), as many as divide n_gpu."""
+    if _multi_worker():
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        if n_gpu % strategy.num_replicas_in_sync:
+            raise UserError("--n_gpu %d towers cannot be split over %d replicas (TF_CONFIG); "
+                            "expected a multiple" % (n_gpu, strategy.num_replicas_in_sync))
+        return strategy
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+    if max_devices:
+        devices = devices[:max_devices]
+    n = max(d for d in range(1, min(n_gpu, len(devices)) + 1) if n_gpu % d == 0)
+    # NCCL all-reduce exists only between GPUs.
+    ops = None if gpus else tf.distribute.ReductionToOneDevice()
+    return tf.distribute.MirroredStrategy(devices[:n], cross_device_ops=ops)
+
+
+def is_chief(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+class TrainState:
+    """Parameters (in checkpoint order), Adam slots and the update count, created in
+    the strategy's scope. Replicas apply identical updates, so only the first
+    replica's assignment is kept (ONLY_FIRST_REPLICA) and mirrored to the others."""
+
+    def __init__(self, strategy, hp, seed_arrays=()):
+        from .model import init_value
+        self.strategy, self.hp = strategy, hp
+        shapes = param_shapes(hp)
+        agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        with strategy.scope():
+            self.params = collections.OrderedDict()
+            for i, (name, shape) in enumerate(shapes.items()):
+                value = seed_arrays[i] if i < len(seed_arrays) else init_value(name, shape, hp.seed)
+                self.params[name] = tf.Variable(np.asarray(value, np.float32).reshape(shape),
+                                                name=name, aggregation=agg)
+            zeros = lambda name: tf.Variable(tf.zeros(shapes[name[7:]]), name=name,
+                                             trainable=False, aggregation=agg)
+            self.m = [zeros("adam/m/" + n) for n in shapes]
+            self.v = [zeros("adam/v/" + n) for n in shapes]
+            self.t = tf.Variable(0.0, name="adam/t", trainable=False, aggregation=agg)
+
+    @property
+    def variables(self):
+        return list(self.params.values())
+
+    def get_params(self):
+        """Numpy arrays in checkpoint order (the list best_params.jl holds)."""
+        return [v.numpy() for v in self.variables]
+
+    def params_shapes(self):
+        return param_shapes(self.hp)
+
+    def set_params(self, arrays):
+        for v, a in zip(self.variables, arrays):
+            v.assign(np.asarray(a, np.float32).reshape(v.shape))
+
+
+def tower_rng(seed, update, n_gpu, tower):
+    """Seed of tower `tower`'s dropout draws in update `update` (from 0)."""
+    return tf.stack([tf.constant(seed, tf.int64) * 65536 + _SEED_SALT,
+                     tf.cast(update, tf.int64) * n_gpu + tf.cast(tower, tf.int64)])
+
+
+def average_grads(grads, n_towers):
+    """Mean over all towers of `grads` (this replica's sum over its own towers)."""
+    grads = [tf.convert_to_tensor(g) for g in grads]  # IndexedSlices from the gathers
+    ctx = tf.distribute.get_replica_context()
+    total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    return [g / n_towers for g in total]
+
+
+def _slices(strategy, arrays, per_replica):
+    """Replica r gets rows r*per_replica .. (r+1)*per_replica - 1 of each array."""
+    def fn(ctx):
+        r = ctx.replica_id_in_sync_group
+        return tuple(tf.constant(a[r * per_replica:(r + 1) * per_replica]) for a in arrays)
+    return strategy.experimental_distribute_values_from_function(fn)
+
+
+def _local(strategy, value):
+    return strategy.experimental_local_results(value)[0]
+
+
+def mgpu_train(state):
+    """A function (X, M, Y) -> (clf_logits, clf_losses, grad_norm, lr) doing one update
+    on a batch of n_gpu * n_batch examples."""
+    hp, strategy = state.hp, state.strategy
+    n_rep = strategy.num_replicas_in_sync
+    k, nb = hp.n_gpu // n_rep, hp.n_batch
+    variables = state.variables
+
+    def tower(X, M, Y, rng):
+        with tf.GradientTape() as tape:
+            # lm_coef 0 never reads the LM losses (the original computed them anyway).
+            clf_logits, clf_losses, lm_losses = model(state.params, X, M, Y, hp, rng,
+                                                      lm=hp.lm_coef > 0)
+            loss = train_loss(clf_losses, lm_losses, hp)
+        return tape.gradient(loss, variables), clf_logits, clf_losses
+
+    if hp.xla:
+        tower = tf.function(tower, jit_compile=True)
+
+    def replica_step(X, M, Y):
+        ctx = tf.distribute.get_replica_context()
+        first = tf.cast(ctx.replica_id_in_sync_group, tf.int64) * k
+        update = tf.cast(state.t, tf.int64)
+        grads, logits, losses = None, [], []
+        for j in range(k):
+            rows = slice(j * nb, (j + 1) * nb)
+            g, lg, ls = tower(X[rows], M[rows], Y[rows], tower_rng(hp.seed, update, hp.n_gpu, first + j))
+            grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+            logits.append(lg)
+            losses.append(ls)
+        grads = average_grads(grads, hp.n_gpu)
+        gnorm, lr = adam(variables, grads, state.m, state.v, state.t, hp)
+        logits = ctx.all_gather(tf.concat(logits, 0), axis=0)  # [n_gpu * n_batch, 2]
+        losses = ctx.all_gather(tf.concat(losses, 0), axis=0)
+        return logits, losses, gnorm, lr
+
+    @tf.function
+    def step(inputs):
+        return strategy.run(replica_step, args=inputs)
+
+    def train(X, M, Y):
+        if len(X) != hp.n_batch_train:
+            raise ValueError("X has %d examples; expected n_batch * n_gpu = %d"
+                             % (len(X), hp.n_batch_train))
+        out = step(_slices(strategy, (X, M, Y), k * nb))
+        return tuple(_local(strategy, o).numpy() for o in out)
+
+    return train
+
+
+def mgpu_predict(state, n_batch_eval=None):
+    """A function (X, M, Y) -> (clf_logits, clf_losses) over any number of examples,
+    in batches of n_batch_eval (default n_gpu * n_batch) split over the replicas.
+    The last partial batch is padded with copies of its last example, so the
+    function is traced once."""
+    hp, strategy = state.hp, state.strategy
+    n_rep = strategy.num_replicas_in_sync
+    n_eval = n_batch_eval or hp.n_batch_train
+    n_eval = -(-n_eval // n_rep) * n_rep
+
+    def replica_predict(X, M, Y):
+        ctx = tf.distribute.get_replica_context()
+        logits, losses, _ = model(state.params, X, M, Y, hp, rng=None, lm=False)
+        return ctx.all_gather(logits, axis=0), ctx.all_gather(losses, axis=0)
+
+    if hp.xla:
+        replica_predict = tf.function(replica_predict, jit_compile=True)
+
+    @tf.function
+    def step(inputs):
+        return strategy.run(replica_predict, args=inputs)
+
+    def predict(X, M, Y=None):
+        Y = np.zeros(len(X), np.int32) if Y is None else Y
+        logits, losses = [], []
+        for i in range(0, len(X), n_eval):
+            n = min(n_eval, len(X) - i)
+            pad = lambda a: np.concatenate([a[i:i + n]] + [a[i + n - 1:i + n]] * (n_eval - n), 0)
+            out = step(_slices(strategy, (pad(X), pad(M), pad(Y)), n_eval // n_rep))
+            logits.append(_local(strategy, out[0]).numpy()[:n])
+            losses.append(_local(strategy, out[1]).numpy()[:n])
+        return np.concatenate(logits, 0), np.concatenate(losses, 0)
+
+    return predict

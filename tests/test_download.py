@@ -1,0 +1,289 @@
+"""finetune_lm.download against a loopback HTTP server serving stand-in release files."""
+
+import http.server
+import json
+import os
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from finetune_lm import download as dl
+from finetune_lm import release
+from finetune_lm.errors import UserError
+
+TIMEOUT = 5.0
+BIG = "params_3.npy"  # the stand-in large enough to cut mid-body
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.root = root
+        self.range_enabled = True
+        self.corrupt = set()  # names served with a flipped byte
+        self.cut_once = {}  # name -> bytes of body to send before closing (used once)
+        self.counts = {}  # request path -> number of GETs
+        self.ranges = []  # (path, Range header or None) per GET
+        self.lock = threading.Lock()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/model/" % self.server_address[1]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    timeout = TIMEOUT
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        s = self.server
+        rng = self.headers.get("Range")
+        with s.lock:
+            s.counts[self.path] = s.counts.get(self.path, 0) + 1
+            s.ranges.append((self.path, rng))
+        name = self.path.rsplit("/", 1)[-1]
+        path = os.path.join(s.root, name)
+        if not self.path.startswith("/model/") or not os.path.isfile(path):
+            self.send_error(404, "Not Found")
+            return
+        with open(path, "rb") as f:
+            data = f.read()
+        if name in s.corrupt:
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        status, start = 200, 0
+        m = re.fullmatch(r"bytes=(\d+)-", rng or "")
+        if s.range_enabled and m:
+            start = int(m.group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", "bytes */%d" % len(data))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        body = data[start:]
+        self.send_response(status)
+        if status == 206:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        with s.lock:
+            cut = s.cut_once.pop(name, None)
+        if cut is not None:
+            body = body[:cut]  # Content-Length promised more; then the connection closes
+            self.close_connection = True
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
+def _stand_ins(root):
+    """Small files under the released names; returns name -> git blob id."""
+    os.makedirs(root)
+    with open(os.path.join(root, release.ENCODER_FILE), "w") as f:
+        json.dump({"a": 0, "b</w>": 1, "ab": 2}, f)
+    with open(os.path.join(root, release.BPE_FILE), "w") as f:
+        f.write("#version: 0.2\na b\n")
+    with open(os.path.join(root, release.SHAPES_FILE), "w") as f:
+        json.dump([[4, 3], [3]], f)
+    rng = np.random.RandomState(0)
+    for i, name in enumerate(release.SHARD_FILES):
+        n = 10000 if name == BIG else 16 + i
+        np.save(os.path.join(root, name), rng.randn(n).astype(np.float32))
+    return {name: release.git_blob_id(os.path.join(root, name)) for name in release.FILES}
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = Server(str(tmp_path / "served"))
+    srv.blob_ids = _stand_ins(srv.root)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(TIMEOUT)
+
+
+def _get(server, dest, files=release.FILES):
+    return dl.download(str(dest), base_url=server.url, files=files, blob_ids=server.blob_ids,
+                       progress=False, timeout=TIMEOUT)
+
+
+def _verified(server, dest, name):
+    return release.git_blob_id(os.path.join(str(dest), name)) == server.blob_ids[name]
+
+
+def _count(server, name):
+    return server.counts.get("/model/" + name, 0)
+
+
+def test_fetches_all_and_second_run_fetches_nothing(server, tmp_path, capsys):
+    dest = tmp_path / "params"
+    paths = _get(server, dest)
+    assert paths == [os.path.join(str(dest), n) for n in release.FILES]
+    assert sorted(os.listdir(dest)) == sorted(release.FILES)  # no .part left
+    assert all(_verified(server, dest, n) for n in release.FILES)
+    assert all(_count(server, n) == 1 for n in release.FILES)
+    assert all(r is None for _, r in server.ranges)
+    before = dict(server.counts)
+    capsys.readouterr()
+    assert _get(server, dest) == paths
+    assert server.counts == before
+    assert capsys.readouterr().out.count("skipped") == len(release.FILES)
+
+
+def test_corrupt_download_is_rejected(server, tmp_path):
+    dest = tmp_path / "params"
+    name = "params_5.npy"
+    server.corrupt.add(name)
+    with pytest.raises(UserError) as e:
+        _get(server, dest, files=[name])
+    msg = str(e.value)
+    assert name in msg and server.blob_ids[name] in msg and server.url + name in msg
+    got = re.search(r"blob id ([0-9a-f]{40})", msg).group(1)
+    assert got != server.blob_ids[name]
+    assert "\n" not in msg
+    assert not os.path.exists(dest / name)
+    assert not os.path.exists(dest / (name + ".part"))
+    # Once the server is fixed, the same call succeeds.
+    server.corrupt.clear()
+    _get(server, dest, files=[name])
+    assert _verified(server, dest, name)
+
+
+@pytest.mark.parametrize("range_enabled", [True, False])
+def test_interrupted_fetch_resumes(server, tmp_path, range_enabled):
+    dest = tmp_path / "params"
+    server.range_enabled = range_enabled
+    cut = 1000
+    server.cut_once[BIG] = cut
+    with pytest.raises(UserError) as e:
+        _get(server, dest, files=[release.SHARD_FILES[0], BIG, release.SHARD_FILES[9]])
+    msg = str(e.value)
+    assert "re-run" in msg and BIG in msg and "\n" not in msg
+    part = dest / (BIG + ".part")
+    assert os.path.getsize(part) == cut
+    assert not os.path.exists(dest / BIG)
+    assert _count(server, release.SHARD_FILES[9]) == 0  # stopped at the broken file
+
+    _get(server, dest, files=[release.SHARD_FILES[0], BIG, release.SHARD_FILES[9]])
+    assert server.ranges[-2] == ("/model/" + BIG, "bytes=%d-" % cut)
+    assert _count(server, BIG) == 2  # one resume request, no refetch
+    assert _count(server, release.SHARD_FILES[0]) == 1  # already verified: skipped
+    assert all(_verified(server, dest, n)
+               for n in (release.SHARD_FILES[0], BIG, release.SHARD_FILES[9]))
+    assert not os.path.exists(part)
+
+
+def test_stale_part_is_deleted_and_refetched_whole(server, tmp_path, capsys):
+    dest = tmp_path / "params"
+    os.makedirs(dest)
+    part = dest / (BIG + ".part")
+    part.write_bytes(b"garbage!" * 50)
+    _get(server, dest, files=[BIG])
+    assert _verified(server, dest, BIG)
+    assert not os.path.exists(part)
+    path = "/model/" + BIG
+    assert [r for p, r in server.ranges if p == path] == ["bytes=400-", None]
+    assert "whole file again" in capsys.readouterr().out
+
+
+def test_part_longer_than_file_restarts(server, tmp_path):
+    dest = tmp_path / "params"
+    os.makedirs(dest)
+    name = "params_1.npy"
+    (dest / (name + ".part")).write_bytes(b"x" * 100000)  # server answers 416
+    _get(server, dest, files=[name])
+    assert _verified(server, dest, name)
+    assert not os.path.exists(dest / (name + ".part"))
+
+
+def test_stale_part_and_corrupt_server_gives_up_after_one_refetch(server, tmp_path):
+    dest = tmp_path / "params"
+    os.makedirs(dest)
+    name = "params_2.npy"
+    (dest / (name + ".part")).write_bytes(b"junk")
+    server.corrupt.add(name)
+    with pytest.raises(UserError, match="expected " + server.blob_ids[name]):
+        _get(server, dest, files=[name])
+    assert _count(server, name) == 2
+    assert os.listdir(dest) == []
+
+
+def test_present_but_corrupt_file_is_refetched(server, tmp_path):
+    dest = tmp_path / "params"
+    os.makedirs(dest)
+    name = release.ENCODER_FILE
+    (dest / name).write_text('{"not": "the released encoder"}')
+    _get(server, dest, files=[name, release.BPE_FILE])
+    assert _verified(server, dest, name) and _verified(server, dest, release.BPE_FILE)
+    assert _count(server, name) == 1
+    assert server.ranges[0] == ("/model/" + name, None)
+
+
+def test_404_is_a_user_error(server, tmp_path, capsys):
+    dest = tmp_path / "params"
+    os.remove(os.path.join(server.root, "params_7.npy"))
+    with pytest.raises(UserError) as e:
+        _get(server, dest, files=["params_7.npy"])
+    msg = str(e.value)
+    assert "404" in msg and server.url + "params_7.npy" in msg and "\n" not in msg
+    assert not os.path.exists(dest / "params_7.npy.part")
+
+    capsys.readouterr()
+    rc = dl.main(["--dest", str(dest), "--base_url", server.url, "--files", "params_7.npy",
+                  "--timeout", str(TIMEOUT)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "404" in err and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_unreachable_host_is_a_user_error(tmp_path, capsys):
+    srv = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    port = srv.server_address[1]
+    srv.server_close()  # nothing listens on this port now
+    url = "http://127.0.0.1:%d/model/" % port
+    rc = dl.main(["--dest", str(tmp_path / "p"), "--base_url", url, "--files", "params_0.npy",
+                  "--timeout", str(TIMEOUT), "--no_progress"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach " + url + "params_0.npy")
+    assert "Traceback" not in err
+
+
+def test_main_downloads_with_progress(server, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(release, "BLOB_IDS", server.blob_ids)
+    dest = tmp_path / "params"
+    rc = dl.main(["--dest", str(dest), "--base_url", server.url.rstrip("/"),
+                  "--timeout", str(TIMEOUT)])
+    assert rc == 0
+    assert dl.missing_files(str(dest)) == []
+    assert all(_verified(server, dest, n) for n in release.FILES)
+
+
+def test_unknown_file_name(tmp_path):
+    with pytest.raises(UserError, match="no git blob id known for params_99.npy"):
+        dl.download(str(tmp_path), files=["params_99.npy"], progress=False)
+
+
+def test_missing_files(tmp_path):
+    present = [release.ENCODER_FILE, "params_0.npy", "params_9.npy"]
+    for name in present:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "params_1.npy.part").write_bytes(b"x")  # a .part is not the file
+    os.makedirs(tmp_path / "params_2.npy")  # nor is a folder
+    expected = [n for n in release.FILES if n not in present]
+    assert dl.missing_files(str(tmp_path), release.FILES) == expected
+    assert dl.missing_files(str(tmp_path)) == expected
+    assert dl.missing_files(str(tmp_path / "absent"), ["params_0.npy"]) == ["params_0.npy"]
