@@ -50,6 +50,10 @@ def make_strategy(n_gpu, max_devices=None):
     if max_devices:
         devices = devices[:max_devices]
     n = max(d for d in range(1, min(n_gpu, len(devices)) + 1) if n_gpu % d == 0)
+    if n == 1:
+        # The single-device code path: the same step, with no mirroring to do.
+        with tf.device(devices[0]):
+            return tf.distribute.get_strategy()
     # NCCL all-reduce exists only between GPUs.
     ops = None if gpus else tf.distribute.ReductionToOneDevice()
     return tf.distribute.MirroredStrategy(devices[:n], cross_device_ops=ops)
