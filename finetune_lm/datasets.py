@@ -27,11 +27,13 @@ def _rocstories(path):
                         % (path, os.path.basename(path), ROC_SOURCE))
     st, ct1, ct2, y = [], [], [], []
     with open(path, encoding="utf-8", newline="") as f:
-        for i, line in enumerate(csv.reader(f)):
+        reader = csv.reader(f)
+        first = 1  # physical line where the record starts: a quoted field can span several
+        for i, line in enumerate(reader):
+            where = "%s, line %d" % (path, first)
+            first = reader.line_num + 1
             if i == 0:
                 continue
-            # csv counts physical lines; a quoted field can span several.
-            where = "%s, line %d" % (path, i + 1)
             if len(line) != 8:
                 raise UserError("%s: %d columns, expected 8 (id, 4 sentences, 2 endings, label)"
                                 % (where, len(line)))

@@ -37,11 +37,13 @@ def read_shapes(params_dir):
 
 def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
     """The released shapes must fit the model flags for the arrays that are loaded."""
+    if n_transfer > hp.n_layer:
+        raise UserError("--n_transfer %d is more than --n_layer %d" % (n_transfer, hp.n_layer))
     needed = 2 + 12 * n_transfer
     if len(shapes) < needed:
         raise UserError("%s has %d arrays; --n_transfer %d needs %d"
                         % (path, len(shapes), n_transfer, needed))
-    n_pos, n_vocab = shapes[0][0], shapes[1][0]
+    n_pos = shapes[0][0]
     if hp.n_ctx > n_pos:
         raise UserError("--n_ctx gives a context of %d but %s has %d positions"
                         % (hp.n_ctx, path, n_pos))
@@ -55,9 +57,6 @@ def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
             raise UserError("%s: array %d (%s) has shape %s; the flags (--n_embd %d, vocabulary %d) "
                             "expect %s" % (path, i, name, shapes[i], hp.n_embd, hp.n_vocab,
                                            expected[name]))
-    if n_transfer > hp.n_layer:
-        raise UserError("--n_transfer %d is more than --n_layer %d" % (n_transfer, hp.n_layer))
-    del n_vocab
 
 
 def load_shards(params_dir, shapes, blob_ids=release.BLOB_IDS):
