@@ -8,7 +8,7 @@ import numpy as np
 
 from . import release
 from .errors import UserError
-from .model import BLOCK_PARAMS
+from .model import BLOCK_PARAMS, param_shapes
 
 
 def released_names(n_layer=release.N_LAYER):
@@ -48,7 +48,6 @@ def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
         raise UserError("--n_ctx gives a context of %d but %s has %d positions"
                         % (hp.n_ctx, path, n_pos))
     expected = {"model/positions": [n_pos, hp.n_embd], "model/tokens": [hp.n_vocab, hp.n_embd]}
-    from .model import param_shapes
     model_shapes = param_shapes(hp)
     for name in released_names(n_transfer)[2:]:
         expected[name] = model_shapes[name]
