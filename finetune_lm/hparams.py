@@ -36,6 +36,10 @@ class HParams:
     seed: int = 42
     # Execution (no effect on the numbers beyond float round-off).
     xla: bool = False
+    # Mixed precision: the matmuls run in this type; softmax, layer norm, the
+    # losses and Adam stay float32. float16 uses a static loss scale (0: 4096).
+    compute_dtype: str = "float32"
+    loss_scale: float = 0.0
 
     @property
     def n_batch_train(self):

@@ -10,6 +10,7 @@ the update does not depend on the placement beyond float round-off.
 """
 
 import collections
+import functools
 import json
 import os
 
@@ -17,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import UserError
-from .model import model, param_shapes, train_loss
+from .model import init_value, model, param_shapes, train_loss
 from .opt import adam
 
 _SEED_SALT = 0x5EED  # keeps dropout seeds apart from other uses of --seed
@@ -74,7 +75,6 @@ class TrainState:
     replica's assignment is kept (ONLY_FIRST_REPLICA) and mirrored to the others."""
 
     def __init__(self, strategy, hp, seed_arrays=()):
-        from .model import init_value
         self.strategy, self.hp = strategy, hp
         shapes = param_shapes(hp)
         agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
@@ -128,17 +128,36 @@ def _slices(strategy, arrays, per_replica):
     return strategy.experimental_distribute_values_from_function(fn)
 
 
+def _single(strategy):
+    """True for the default (no-op) strategy make_strategy returns for one device."""
+    return strategy.num_replicas_in_sync == 1 and not isinstance(
+        strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
+
+
+def _loss_scale(hp):
+    """Static loss scale: hp.loss_scale, else 2**12 with float16 matmuls, else 1."""
+    if hp.loss_scale:
+        return float(hp.loss_scale)
+    return 4096.0 if hp.compute_dtype == "float16" else 1.0
+
+
 def _local(strategy, value):
     return strategy.experimental_local_results(value)[0]
 
 
 def mgpu_train(state):
     """A function (X, M, Y) -> (clf_logits, clf_losses, grad_norm, lr) doing one update
-    on a batch of n_gpu * n_batch examples."""
+    on a batch of n_gpu * n_batch examples.
+
+    On one replica (no mirroring) the whole update, towers and Adam, is one
+    tf.function, compiled by XLA as one program with hp.xla (Adam's elementwise
+    work fuses into a few loops); across replicas each tower's forward+backward is
+    compiled (hp.xla) and the all-reduce and Adam run around it."""
     hp, strategy = state.hp, state.strategy
     n_rep = strategy.num_replicas_in_sync
     k, nb = hp.n_gpu // n_rep, hp.n_batch
     variables = state.variables
+    single = _single(strategy)
 
     def tower(X, M, Y, rng):
         with tf.GradientTape() as tape:
@@ -146,36 +165,72 @@ def mgpu_train(state):
             clf_logits, clf_losses, lm_losses = model(state.params, X, M, Y, hp, rng,
                                                       lm=hp.lm_coef > 0)
             loss = train_loss(clf_losses, lm_losses, hp)
-        return tape.gradient(loss, variables), clf_logits, clf_losses
+            scale = _loss_scale(hp)
+            if scale != 1:
+                loss = loss * scale
+        grads = tape.gradient(loss, variables)
+        if scale != 1:
+            grads = [tf.convert_to_tensor(g) / scale for g in grads]
+        return grads, clf_logits, clf_losses
 
-    if hp.xla:
-        tower = tf.function(tower, jit_compile=True)
+    if hp.xla and not single:
+        tower = tf.function(tower, jit_compile=True, autograph=False)
+
+    def towers_grads(X, M, Y, first):
+        """This replica's k towers one after another, their gradients summed in tower
+        order. Several towers run as a while loop, not k unrolled copies, so one
+        tower's activations are alive at a time and XLA compiles the tower once."""
+        update = tf.cast(state.t, tf.int64)
+
+        # [k, n_batch, ...]: tower j's rows keep a static shape under a loop index.
+        Xt, Mt, Yt = (tf.reshape(a, [k, nb] + a.shape.as_list()[1:]) for a in (X, M, Y))
+
+        def one(j):
+            rng = tower_rng(hp.seed, update, hp.n_gpu, first + tf.cast(j, tf.int64))
+            g, lg, ls = tower(Xt[j], Mt[j], Yt[j], rng)
+            return [tf.convert_to_tensor(a) for a in g], lg, ls  # IndexedSlices -> dense
+
+        if k == 1:
+            return one(0)
+
+        def body(j, grads, logits, losses):
+            g, lg, ls = one(j)
+            return (j + 1, [a + b for a, b in zip(grads, g)],
+                    logits.write(j, lg), losses.write(j, ls))
+
+        _, grads, logits, losses = tf.while_loop(
+            lambda j, *_: j < k, body,
+            (tf.constant(0), [tf.zeros_like(v) for v in variables],
+             tf.TensorArray(tf.float32, size=k, element_shape=[nb, 2]),
+             tf.TensorArray(tf.float32, size=k, element_shape=[nb])))
+        return grads, logits.concat(), losses.concat()
 
     def replica_step(X, M, Y):
         ctx = tf.distribute.get_replica_context()
         first = tf.cast(ctx.replica_id_in_sync_group, tf.int64) * k
-        update = tf.cast(state.t, tf.int64)
-        grads, logits, losses = None, [], []
-        for j in range(k):
-            rows = slice(j * nb, (j + 1) * nb)
-            g, lg, ls = tower(X[rows], M[rows], Y[rows], tower_rng(hp.seed, update, hp.n_gpu, first + j))
-            grads = g if grads is None else [a + b for a, b in zip(grads, g)]
-            logits.append(lg)
-            losses.append(ls)
+        grads, logits, losses = towers_grads(X, M, Y, first)
         grads = average_grads(grads, hp.n_gpu)
         gnorm, lr = adam(variables, grads, state.m, state.v, state.t, hp)
-        logits = ctx.all_gather(tf.concat(logits, 0), axis=0)  # [n_gpu * n_batch, 2]
-        losses = ctx.all_gather(tf.concat(losses, 0), axis=0)
+        logits = ctx.all_gather(logits, axis=0)  # [n_gpu * n_batch, 2]
+        losses = ctx.all_gather(losses, axis=0)
         return logits, losses, gnorm, lr
 
-    @tf.function
-    def step(inputs):
-        return strategy.run(replica_step, args=inputs)
+    if single and hp.xla:
+        # The whole update as one XLA program. Called without strategy.run: the default
+        # replica context's all-reduce and all-gather are identities.
+        step = tf.function(replica_step, jit_compile=True, autograph=False)
+    else:
+        @functools.partial(tf.function, autograph=False)
+        def step(inputs):
+            return strategy.run(replica_step, args=inputs)
 
     def train(X, M, Y):
         if len(X) != hp.n_batch_train:
             raise ValueError("X has %d examples; expected n_batch * n_gpu = %d"
                              % (len(X), hp.n_batch_train))
+        if single and hp.xla:
+            out = step(*(tf.convert_to_tensor(a) for a in (X, M, Y)))
+            return tuple(o.numpy() for o in out)
         out = step(_slices(strategy, (X, M, Y), k * nb))
         return tuple(_local(strategy, o).numpy() for o in out)
 
@@ -197,12 +252,23 @@ def mgpu_predict(state, n_batch_eval=None):
         logits, losses, _ = model(state.params, X, M, Y, hp, rng=None, lm=False)
         return ctx.all_gather(logits, axis=0), ctx.all_gather(losses, axis=0)
 
-    if hp.xla:
-        replica_predict = tf.function(replica_predict, jit_compile=True)
+    if _single(strategy):
+        # One device: one compiled program, no distribution wrappers.
+        def single_predict(X, M, Y):
+            logits, losses, _ = model(state.params, X, M, Y, hp, rng=None, lm=False)
+            return logits, losses
 
-    @tf.function
-    def step(inputs):
-        return strategy.run(replica_predict, args=inputs)
+        fn = tf.function(single_predict, jit_compile=bool(hp.xla), autograph=False)
+
+        def step(inputs):
+            return fn(*inputs)
+    else:
+        if hp.xla:
+            replica_predict = tf.function(replica_predict, jit_compile=True, autograph=False)
+
+        @functools.partial(tf.function, autograph=False)
+        def step(inputs):
+            return strategy.run(replica_predict, args=inputs)
 
     def predict(X, M, Y=None):
         Y = np.zeros(len(X), np.int32) if Y is None else Y

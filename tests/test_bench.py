@@ -1,0 +1,139 @@
+"""The benchmark runs on a tiny model and prints its figures; the fast (XLA) step gives
+the plain step's numbers."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+TINY = ["--n_layer", "2", "--n_embd", "32", "--n_head", "4", "--n_vocab", "100",
+        "--n_ctx", "12", "--steps", "2", "--warmup", "1", "--matmul_n", "256"]
+
+NUMERIC = ("first_step_s", "step_s", "tokens_per_s", "flops_per_step", "achieved_flops",
+           "matmul_flops", "fraction_of_matmul", "peak_memory_bytes", "peak_memory_train_bytes",
+           "eval_examples_per_s",
+           "loss")
+
+
+def bench(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, "-m", "finetune_lm.bench"] + TINY + list(args),
+                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    figures = {}
+    for line in proc.stdout.splitlines():
+        if ": " in line:
+            name, value = line.split(": ", 1)
+            figures[name] = value
+    return figures
+
+
+@pytest.mark.parametrize("flags", [["--xla", "--n_gpu", "2"], ["--no_xla"]])
+def test_bench_prints_every_figure(flags):
+    f = bench(*flags)
+    for name in NUMERIC:
+        assert name in f, name
+        value = float(f[name])
+        assert np.isfinite(value) and value > 0, (name, value)
+    assert f["device"].startswith("CPU")
+    assert ("xla=%s" % ("--xla" in flags)) in f["config"]
+    n_ex = 16 if "--n_gpu" in flags else 8
+    assert f["config"].startswith("%dx2x12" % n_ex)
+    assert float(f["tokens_per_s"]) == pytest.approx(n_ex * 2 * 12 / float(f["step_s"]), rel=1e-3)
+    assert float(f["achieved_flops"]) == pytest.approx(
+        float(f["flops_per_step"]) / float(f["step_s"]), rel=1e-3)
+    # The median of per-step ratios (each step against the matmul timed next to it).
+    assert 0 < float(f["fraction_of_matmul"]) < 10
+    assert float(f["peak_memory_bytes"]) >= float(f["peak_memory_train_bytes"]) > 1e8
+
+
+def test_step_flops_full_size():
+    """GPT-1 at 8 x 2 x 77: ~0.9 TFLOP per update, a quarter of it the LM head."""
+    from finetune_lm.bench import step_flops
+    from finetune_lm.hparams import HParams
+    hp = HParams(n_ctx=77)
+    C, T, L, V = 768, 77, 12, 40478 + 3 + 77
+    body = 16 * T * L * (24 * C * C + 4 * T * C)
+    head = 16 * (T - 1) * 2 * C * V
+    assert step_flops(hp, 8) == 3 * (body + head + 16 * 2 * C)
+    assert step_flops(hp, 8, lm=False, backward=False) == body + 16 * 2 * C
+    assert 0.85e12 < step_flops(hp, 8) < 0.9e12
+
+
+def test_synthetic_batch_is_realistic():
+    from finetune_lm.bench import synthetic_batch
+    from finetune_lm.hparams import HParams
+    hp = HParams(n_vocab=100, n_ctx=12, clf_token=102)
+    X, M, Y = synthetic_batch(hp, 5)
+    assert X.shape == (5, 2, 12, 2) and M.shape == (5, 2, 12) and Y.shape == (5,)
+    for i in range(5):
+        for j in range(2):
+            n = int(M[i, j].sum())
+            assert M[i, j, :n].all() and not M[i, j, n:].any()
+            assert X[i, j, 0, 0] == 100 and X[i, j, n - 1, 0] == 102
+            assert not X[i, j, n:, 0].any()
+    assert (X[..., 1] == np.arange(103, 115)).all()
+
+
+def _updates(xla, n_gpu, steps=2):
+    """Parameters and per-example losses after `steps` updates of a tiny model, dropout on."""
+    import tensorflow as tf
+    from finetune_lm import towers
+    from finetune_lm.bench import synthetic_batch
+    from finetune_lm.hparams import HParams
+    hp = HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52,
+                 n_batch=2, n_gpu=n_gpu, n_updates_total=10, lr=1e-3, lr_warmup=0.1, xla=xla)
+    state = towers.TrainState(towers.make_strategy(1), hp)
+    train = towers.mgpu_train(state)
+    losses = [train(*synthetic_batch(hp, hp.n_batch_train, seed=s))[1] for s in range(steps)]
+    predict = towers.mgpu_predict(state, 3)
+    logits = predict(*synthetic_batch(hp, 7, seed=9))[0]
+    return state.get_params(), losses, logits
+
+
+@pytest.mark.parametrize("n_gpu", [1, 2])
+def test_xla_step_equals_plain_step(n_gpu):
+    p_plain, l_plain, e_plain = _updates(False, n_gpu)
+    p_xla, l_xla, e_xla = _updates(True, n_gpu)
+    for a, b in zip(l_plain, l_xla):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    from finetune_lm.model import param_shapes
+    from finetune_lm.hparams import HParams
+    names = list(param_shapes(HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2)))
+    for name, a, b in zip(names, p_plain, p_xla):
+        if name == "model/clf/b":
+            # Its gradient is 0 up to round-off (a bias shared by both choices cancels
+            # in their softmax), and Adam scales that round-off up to lr-sized steps.
+            continue
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5, err_msg=name)
+    # Logits up to clf/b, which shifts both choices alike.
+    centred = lambda e: e - e.mean(1, keepdims=True)
+    np.testing.assert_allclose(centred(e_plain), centred(e_xla), rtol=1e-5, atol=1e-5)
+    # The updates moved the parameters (the comparison is not of two no-ops).
+    from finetune_lm.model import init_value, param_shapes
+    from finetune_lm.hparams import HParams
+    start = [init_value(n, s, 42) for n, s in param_shapes(
+        HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2)).items()]
+    assert all(np.max(np.abs(a - s)) > 1e-5 for a, s in zip(p_plain, start))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_mixed_precision_forward_close_to_float32(dtype):
+    """compute_dtype runs the matmuls in 16 bits and keeps the rest in float32: the
+    losses move by round-off only (a tiny model, so the check runs on any CPU)."""
+    import tensorflow as tf
+    from finetune_lm import model as M_
+    from finetune_lm.bench import synthetic_batch
+    from finetune_lm.hparams import HParams
+    hp = HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52)
+    P = {n: tf.constant(M_.init_value(n, s, 1)) for n, s in M_.param_shapes(hp).items()}
+    X, M, Y = (tf.constant(a) for a in synthetic_batch(hp, 4))
+    ref = M_.model(P, X, M, Y, hp)
+    low = M_.model(P, X, M, Y, hp.replace(compute_dtype=dtype))
+    for a, b in zip(ref, low):
+        assert b.dtype == tf.float32
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-2, atol=2e-2)
