@@ -81,7 +81,6 @@ def test_synthetic_batch_is_realistic():
 
 def _updates(xla, n_gpu, steps=2):
     """Parameters and per-example losses after `steps` updates of a tiny model, dropout on."""
-    import tensorflow as tf
     from finetune_lm import towers
     from finetune_lm.bench import synthetic_batch
     from finetune_lm.hparams import HParams

@@ -120,7 +120,7 @@ def test_seeded_runs_repeat_exactly(tmp_path, gpt1_dir, rocstories_dir):
         tiny_run(tmp, gpt1_dir, rocstories_dir, "--n_iter", "1", "--lm_coef", "0", "--submit",
                  "--seed", str(seed))
         outs[name] = _outputs(tmp)
-    (la, pa, sa), (lb, pb, sb), (lc, pc, sc) = outs["a"], outs["b"], outs["c"]
+    (la, pa, sa), (lb, pb, sb), (lc, pc, _) = outs["a"], outs["b"], outs["c"]
     assert la == lb and sa == sb
     assert all(np.array_equal(x, y) for x, y in zip(pa, pb))
     assert la != lc
