@@ -1,4 +1,4 @@
-"""One hyperparameters object that travels explicitly (the original used globals())."""
+"""One hyperparameters object that travels explicitly (the original kept them as module globals)."""
 
 import dataclasses
 

@@ -27,10 +27,6 @@ SCHEDULES = {
 }
 
 
-def slot_names(names):
-    return ["adam/m/" + n for n in names] + ["adam/v/" + n for n in names]
-
-
 def adam(params, grads, m, v, t, hp):
     """One update of every parameter; returns (global norm before clipping, lr used).
 

@@ -166,9 +166,6 @@ class ResultLogger:
             from .checkpoint import atomic_write
             atomic_write(self.path, "".join(line + "\n" for line in self.lines))
 
-    def close(self):
-        pass
-
 
 def iter_batches(n, n_batch, truncate):
     end = (n // n_batch) * n_batch if truncate else n
@@ -426,7 +423,6 @@ def run(args, cache=None):
     finally:
         if writer is not None:
             writer.close()
-    logger.close()
 
     result = {"best_valid": best, "n_updates": n_updates}
     if args.submit:
