@@ -413,6 +413,68 @@ def test_clf_dropout_mask_shared_by_both_choices():
     assert_outputs_close(got, np_forward(P, X, Mk, Y, hp, clf_mask=keep))
 
 
+# -- what the backward pass recomputes (memory) ---------------------------------------
+
+def _grad(fn, x, dy, xla):
+    """fn(x) and the tape's gradient of it under upstream dy, compiled with XLA or not."""
+    @tf.function(jit_compile=xla, autograph=False)
+    def f(x, dy):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        return y, tape.gradient(y, x, output_gradients=dy)
+    return [a.numpy() for a in f(tf.constant(x), tf.constant(dy))]
+
+
+@pytest.mark.parametrize("xla", [False, True])
+@pytest.mark.parametrize("noise_shape", [None, [4, 1, 6]])
+def test_dropout_redraws_the_same_mask_in_the_backward_pass(xla, noise_shape):
+    # model.dropout draws its mask again in the backward pass instead of keeping it:
+    # forward and gradient must be stateless_dropout's (the kernel, no XLA) bit for bit.
+    rs = np.random.RandomState(0)
+    x = rs.randn(4, 3, 6).astype(np.float32)
+    dy = rs.randn(4, 3, 6).astype(np.float32)
+    seed = tf.random.experimental.stateless_fold_in(RNG1, zlib.crc32(b"site"))
+    ref = lambda x: tf.nn.experimental.stateless_dropout(
+        x, 0.3, seed=seed, rng_alg="philox", noise_shape=noise_shape)
+    want_y, want_g = _grad(ref, x, dy, xla=False)
+    got_y, got_g = _grad(lambda x: M_.dropout(x, 0.3, RNG1, "site", noise_shape), x, dy, xla)
+    np.testing.assert_array_equal(got_y, want_y)
+    np.testing.assert_array_equal(got_g, want_g)
+    assert 0 < (got_g == 0).mean() < 0.7
+    np.testing.assert_array_equal(got_g == 0, got_y == 0)
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_dropout_gradient_of_a_gathered_matrix(xla):
+    # Read by a gather only, the upstream gradient is an IndexedSlices.
+    w = np.random.RandomState(1).randn(10, 4).astype(np.float32)
+
+    @tf.function(jit_compile=xla, autograph=False)
+    def f(w):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            y = tf.reduce_sum(tf.gather(M_.dropout(w, 0.5, RNG1, "we"), [1, 3, 3]))
+        return tape.gradient(y, w)
+    keep = site_mask(RNG1, "we", [10, 4], 0.5)
+    want = np.zeros_like(w)
+    want[[1, 3]] = keep[[1, 3]] * np.array([[1], [2]], np.float32)
+    np.testing.assert_array_equal(f(tf.constant(w)).numpy(), want)
+
+
+@pytest.mark.parametrize("xla", [False, True])
+@pytest.mark.parametrize("afn", ["gelu", "swish", "relu"])
+def test_recompute_gives_the_tapes_gradient(xla, afn):
+    rs = np.random.RandomState(2)
+    x = (3 * rs.randn(5, 7, 8)).astype(np.float32)
+    dy = rs.randn(5, 7, 8).astype(np.float32)
+    fn = M_.ACT_FNS[afn]
+    want_y, want_g = _grad(fn, x, dy, xla)
+    got_y, got_g = _grad(M_.recompute(fn), x, dy, xla)
+    np.testing.assert_array_equal(got_y, want_y)
+    np.testing.assert_array_equal(got_g, want_g)
+
+
 # -- variables ------------------------------------------------------------------------
 
 def test_param_shapes_tiny():
