@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from . import malloc
 from .hparams import HParams
 
 FIGURES = ("device", "config", "first_step_s", "step_s", "tokens_per_s", "flops_per_step",
@@ -164,6 +165,8 @@ def configure(args):
         towers.split_cpu(args.cpu_devices)
     if args.xla is None:
         args.xla = True
+    if args.xla:
+        malloc.map_large_blocks()  # as train.py does
     return gpu
 
 

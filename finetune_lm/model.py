@@ -34,25 +34,28 @@ ACT_FNS = {"relu": tf.nn.relu, "swish": swish, "gelu": gelu}
 
 
 def barrier(*tensors):
-    """The tensors unchanged; under XLA through its optimization barrier, which XLA does
-    not fuse across nor merge (CSE) with equal work on the other side. Outside XLA
-    (where the op has no kernel) the identity."""
-    if xla_optimization_barrier is None or not GraphOrParentsInXlaContext(
+    """The tensors unchanged, available only once all of them are: under XLA through its
+    optimization barrier, which XLA also does not fuse across nor merge (CSE) with equal
+    work on the other side; elsewhere as identities under control dependencies."""
+    if xla_optimization_barrier is not None and GraphOrParentsInXlaContext(
             tf.compat.v1.get_default_graph()):
-        return tensors
-    return tuple(xla_optimization_barrier(list(tensors)))
+        return tuple(xla_optimization_barrier(list(tensors)))
+    with tf.control_dependencies(tensors):
+        return tuple(tf.identity(t) for t in tensors)
 
 
 def recompute(fn):
     """fn(x), whose gradient recomputes fn's intermediates from x in the backward pass
     instead of keeping them from the forward pass: under XLA GELU kept a third [B, T, 4C]
     tensor besides its input and output (180 MB at 8 x 2 x 77 with GPT-1's shape). The
-    backward runs the ops the tape would have run, on the same values: the same bits."""
+    backward runs the ops the tape would have run, on the same values: the same bits
+    (up to Grappler rewriting the two graphs apart, without XLA)."""
     @tf.custom_gradient
     def f(x):
         def grad(dy):
-            # Through the barrier XLA does not merge the recomputation back into the
-            # forward's (without it XLA kept the tensor: measured).
+            # Through the barrier with dy: the recomputation waits for the backward pass
+            # (the plain graph ran it as soon as x existed), and XLA does not merge it
+            # back into the forward's (which kept the tensor: measured).
             xb, dy = barrier(x, dy)
             with tf.GradientTape() as tape:
                 tape.watch(xb)
@@ -115,6 +118,24 @@ def dropout_sites(hp):
     return sites
 
 
+_BIT_INDEX = np.arange(8, dtype=np.uint8)
+
+
+def pack_bits(flags):
+    """bool [...] -> uint8 [ceil(n / 8)], flag i in bit i % 8 of byte i // 8."""
+    flat = tf.cast(tf.reshape(flags, [-1]), tf.uint8)
+    flat = tf.pad(flat, [[0, tf.math.floormod(-tf.size(flat), 8)]])  # [8 ceil(n / 8)]
+    bits = tf.bitwise.left_shift(tf.reshape(flat, [-1, 8]), tf.constant(_BIT_INDEX))
+    return tf.reduce_sum(bits, axis=1)  # distinct bits: their sum is their OR
+
+
+def unpack_bits(packed, shape):
+    """pack_bits' inverse: uint8 [ceil(n / 8)] -> bool of `shape`."""
+    bits = tf.bitwise.right_shift(packed[:, None], tf.constant(_BIT_INDEX))  # [n / 8, 8]
+    flat = tf.reshape(tf.bitwise.bitwise_and(bits, 1), [-1])[:tf.reduce_prod(shape)]
+    return tf.reshape(tf.cast(flat, tf.bool), shape)
+
+
 def dropout(x, pdrop, rng, site, noise_shape=None):
     """Inverted dropout whose mask is a pure function of (rng, site); rng None = eval.
 
@@ -127,23 +148,20 @@ def dropout(x, pdrop, rng, site, noise_shape=None):
     else:
         key_counter = philox_key_counter(stateless_fold_in(rng, zlib.crc32(site.encode())))
     shape = tf.shape(x) if noise_shape is None else noise_shape
+    keep = stateless_uniform(shape, key_counter=key_counter) >= pdrop
     scale, zero = tf.constant(1 / (1 - pdrop), x.dtype), tf.zeros((), x.dtype)
-    keep = lambda kc: stateless_uniform(shape, key_counter=kc) >= pdrop
+    # The backward pass reads the mask packed 8 flags a byte: left to itself, XLA kept the
+    # 32-bit draws for it (270 MB at 8 x 2 x 77 with GPT-1's shape); drawing them again
+    # in the backward pass cost 10% of the step (XLA's Philox is slow on CPU).
+    packed = pack_bits(keep)
 
     @tf.custom_gradient
     def drop(x):
         def grad(dy):
-            # The mask is drawn again, not kept from the forward pass (XLA kept the 32-bit
-            # draws: 270 MB at 8 x 2 x 77 with GPT-1's shape). The key is made to depend
-            # on dy without changing it (min(k, k | b) = k, b < 2**32), so that the draw
-            # waits for the backward pass and is not merged with the forward's. The
-            # expression is the tape's gradient of the forward one: the same bits.
+            # The tape's gradient of the forward expression, on the same mask.
             dy = tf.convert_to_tensor(dy)  # IndexedSlices when only a gather read x
-            key, counter = key_counter
-            b = tf.cast(tf.bitcast(tf.reshape(dy, [-1])[:1], tf.uint32), tf.uint64)
-            key = tf.minimum(key, tf.bitwise.bitwise_or(key, b))
-            return tf.where(keep((key, counter)), dy, tf.zeros_like(dy)) * scale
-        return tf.where(keep(key_counter), x * scale, zero), grad
+            return tf.where(unpack_bits(packed, tf.shape(keep)), dy, tf.zeros_like(dy)) * scale
+        return tf.where(keep, x * scale, zero), grad
 
     return drop(tf.convert_to_tensor(x))
 

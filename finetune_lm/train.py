@@ -294,7 +294,7 @@ def run(args, cache=None):
     required), and does nothing but the analysis when that run already finished."""
     import tensorflow as tf
 
-    from . import analysis, towers, weights
+    from . import analysis, malloc, towers, weights
     from .checkpoint import (RunCheckpoint, check_same_args, rng_state, save_params,
                              scalar_summary, set_rng_state)
 
@@ -316,6 +316,8 @@ def run(args, cache=None):
     tf.config.experimental.enable_op_determinism()
 
     hp, data = prepare(args, cache=cache)
+    if hp.xla:
+        malloc.map_large_blocks()  # large blocks back to the system when freed
     trX, trM, trY = data["train"]
     vaX, vaM, vaY = data["valid"]
     teX, teM, _ = data["test"]

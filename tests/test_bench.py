@@ -136,3 +136,41 @@ def test_mixed_precision_forward_close_to_float32(dtype):
     for a, b in zip(ref, low):
         assert b.dtype == tf.float32
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-2, atol=2e-2)
+
+
+MAPPED = r'''
+import ctypes, ctypes.util, sys
+from finetune_lm import malloc
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+if sys.argv[1] == "set":
+    print(malloc.map_large_blocks())
+libc.free(libc.malloc(4 << 20))  # mapped; by default glibc's threshold rises past 4 MB here
+for size in (2 << 20, 512 << 10):  # is a block of this size mapped?
+    before = libc.mallinfo2().hblkhd
+    p = libc.malloc(size)
+    print(libc.mallinfo2().hblkhd - before >= size)
+    libc.free(p)
+'''
+
+
+def test_map_large_blocks_keeps_them_mapped():
+    import platform
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's mallopt and mallinfo2")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    run = lambda arg: subprocess.run([sys.executable, "-c", MAPPED, arg], capture_output=True,
+                                     text=True, timeout=60, env=env, check=True).stdout.split()
+    assert run("default") == ["False", "False"]  # glibc's dynamic threshold: the heap's
+    assert run("set") == ["True", "True", "False"]  # 1 MB and up mapped
+
+
+def test_map_large_blocks_without_mallopt(monkeypatch):
+    from finetune_lm import malloc
+    monkeypatch.setattr(malloc.ctypes, "CDLL", lambda name: object())
+    assert malloc.map_large_blocks() is False

@@ -416,24 +416,41 @@ def test_clf_dropout_mask_shared_by_both_choices():
 # -- what the backward pass recomputes (memory) ---------------------------------------
 
 def _grad(fn, x, dy, xla):
-    """fn(x) and the tape's gradient of it under upstream dy, compiled with XLA or not."""
-    @tf.function(jit_compile=xla, autograph=False)
+    """fn(x) and the tape's gradient of it under upstream dy: eagerly (xla None), as a
+    graph (False) or compiled by XLA (True)."""
     def f(x, dy):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = fn(x)
         return y, tape.gradient(y, x, output_gradients=dy)
+    if xla is not None:
+        f = tf.function(f, jit_compile=xla, autograph=False)
     return [a.numpy() for a in f(tf.constant(x), tf.constant(dy))]
 
 
+@pytest.mark.parametrize("xla", [None, False, True])
+@pytest.mark.parametrize("shape", [[3, 5, 7], [1], [8], [2, 9]])
+def test_pack_bits_round_trip(xla, shape):
+    flags = np.random.RandomState(sum(shape)).rand(*shape) < 0.5
+    def f(a):
+        packed = M_.pack_bits(a)
+        return packed, M_.unpack_bits(packed, tf.shape(a))
+    if xla is not None:
+        f = tf.function(f, jit_compile=xla, autograph=False)
+    packed, back = f(tf.constant(flags))
+    want = np.packbits(np.pad(flags.ravel(), (0, -flags.size % 8)), bitorder="little")
+    np.testing.assert_array_equal(packed.numpy(), want)
+    np.testing.assert_array_equal(back.numpy(), flags)
+
+
 @pytest.mark.parametrize("xla", [False, True])
-@pytest.mark.parametrize("noise_shape", [None, [4, 1, 6]])
-def test_dropout_redraws_the_same_mask_in_the_backward_pass(xla, noise_shape):
-    # model.dropout draws its mask again in the backward pass instead of keeping it:
-    # forward and gradient must be stateless_dropout's (the kernel, no XLA) bit for bit.
+@pytest.mark.parametrize("noise_shape", [None, [4, 1, 7]])
+def test_dropout_gradient_reads_the_packed_mask(xla, noise_shape):
+    # model.dropout keeps its mask packed for the backward pass: forward and gradient
+    # must be stateless_dropout's (the kernel, no XLA) bit for bit.
     rs = np.random.RandomState(0)
-    x = rs.randn(4, 3, 6).astype(np.float32)
-    dy = rs.randn(4, 3, 6).astype(np.float32)
+    x = rs.randn(4, 3, 7).astype(np.float32)  # 84 and 28 flags: not whole bytes
+    dy = rs.randn(4, 3, 7).astype(np.float32)
     seed = tf.random.experimental.stateless_fold_in(RNG1, zlib.crc32(b"site"))
     ref = lambda x: tf.nn.experimental.stateless_dropout(
         x, 0.3, seed=seed, rng_alg="philox", noise_shape=noise_shape)
@@ -462,7 +479,7 @@ def test_dropout_gradient_of_a_gathered_matrix(xla):
     np.testing.assert_array_equal(f(tf.constant(w)).numpy(), want)
 
 
-@pytest.mark.parametrize("xla", [False, True])
+@pytest.mark.parametrize("xla", [None, False, True])
 @pytest.mark.parametrize("afn", ["gelu", "swish", "relu"])
 def test_recompute_gives_the_tapes_gradient(xla, afn):
     rs = np.random.RandomState(2)
@@ -472,7 +489,12 @@ def test_recompute_gives_the_tapes_gradient(xla, afn):
     want_y, want_g = _grad(fn, x, dy, xla)
     got_y, got_g = _grad(M_.recompute(fn), x, dy, xla)
     np.testing.assert_array_equal(got_y, want_y)
-    np.testing.assert_array_equal(got_g, want_g)
+    if xla is False:
+        # As a graph, Grappler's arithmetic optimisation and constant folding rewrite the
+        # two gradient graphs differently (either off: equal bits): last-bit differences.
+        np.testing.assert_allclose(got_g, want_g, rtol=2e-6, atol=1e-7)
+    else:
+        np.testing.assert_array_equal(got_g, want_g)
 
 
 # -- variables ------------------------------------------------------------------------
