@@ -1,6 +1,7 @@
 """Shared fixtures. Real data comes from $FINETUNE_LM_DATA (a folder holding gpt1/ and
 rocstories/, as ../shared/data does); tests that need it skip, naming the variable."""
 
+import csv
 import os
 import sys
 
@@ -8,6 +9,22 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_ENV = "FINETUNE_LM_DATA"
+
+# The ROCStories Cloze Test files, as their authors name and lay them out.
+VAL = "cloze_test_val__spring2016 - cloze_test_ALL_val.csv"
+TEST = "cloze_test_test__spring2016 - cloze_test_ALL_test.csv"
+HEADER = ["InputStoryid", "InputSentence1", "InputSentence2", "InputSentence3",
+          "InputSentence4", "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2",
+          "AnswerRightEnding"]
+
+
+def write_csv(path, rows, header=HEADER):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -4,7 +4,6 @@ Most cases call finetune_lm.train.main in-process (fast); one runs train.py in a
 subprocess to check the exit status and that no traceback reaches the user.
 """
 
-import csv
 import json
 import os
 import re
@@ -12,14 +11,9 @@ import re
 import numpy as np
 import pytest
 
-from conftest import run_train
+from conftest import TEST, VAL, run_train, write_csv
 from finetune_lm import train
 
-VAL = "cloze_test_val__spring2016 - cloze_test_ALL_val.csv"
-TEST = "cloze_test_test__spring2016 - cloze_test_ALL_test.csv"
-HEADER = ["InputStoryid", "InputSentence1", "InputSentence2", "InputSentence3",
-          "InputSentence4", "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2",
-          "AnswerRightEnding"]
 RELEASE = ["encoder_bpe_40000.json", "vocab_40000.bpe", "params_shapes.json"] + [
     "params_%d.npy" % i for i in range(10)]
 DOWNLOAD = "python -m finetune_lm.download"
@@ -71,14 +65,6 @@ def standin_params(folder, files=RELEASE):
 def row(i, label="1"):
     return ["id%d" % i, "Sent one %d." % i, "Sent two.", "Sent three.", "Sent four.",
             "The end.", "An end.", label]
-
-
-def write_csv(path, rows):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        w.writerows(rows)
-    return str(path)
 
 
 def rocstories_data(folder, n_val=380, n_test=4):

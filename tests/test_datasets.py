@@ -9,15 +9,10 @@ import pytest
 import sklearn.utils
 from sklearn.model_selection import train_test_split
 
-from conftest import data_dir
+from conftest import HEADER, TEST, VAL, data_dir, write_csv
 from finetune_lm import datasets, train
 from finetune_lm.errors import UserError
 
-VAL = "cloze_test_val__spring2016 - cloze_test_ALL_val.csv"
-TEST = "cloze_test_test__spring2016 - cloze_test_ALL_test.csv"
-HEADER = ["InputStoryid", "InputSentence1", "InputSentence2", "InputSentence3",
-          "InputSentence4", "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2",
-          "AnswerRightEnding"]
 
 
 def raw_rows(path):
@@ -98,14 +93,6 @@ def test_rocstories_twice_identical(rocstories_dir):
 def good_row(i, label="1"):
     return ["id%d" % i, "S one %d." % i, "S two.", "S three.", "S four.", "End a.", "End b.",
             label]
-
-
-def write_csv(path, rows, header=HEADER):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return str(path)
 
 
 def write_data(folder, n_val=380, n_test=5):
