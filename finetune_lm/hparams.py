@@ -18,6 +18,12 @@ class HParams:
     clf_pdrop: float = 0.1
     afn: str = "gelu"
     clf_token: int = 40480
+    # The task's head (finetune_lm/heads.py): K sequences per example, the head's
+    # kind and output columns, int labels or soft targets. Defaults: ROCStories.
+    head: str = "choice"
+    n_seq: int = 2
+    n_out: int = 1
+    soft_targets: bool = False
     # Loss and optimiser.
     lm_coef: float = 0.5
     lr: float = 6.25e-5

@@ -84,8 +84,10 @@ def param_shapes(hp):
     for layer in range(hp.n_layer):
         for name, shape in zip(BLOCK_PARAMS, block):
             shapes["model/h%d/%s" % (layer, name)] = shape
-    shapes["model/clf/w"] = [nx, 1]
-    shapes["model/clf/b"] = [1]
+    # The task head (finetune_lm/heads.py): one score per sequence for multiple
+    # choice, one per class otherwise.
+    shapes["model/clf/w"] = [nx, hp.n_out]
+    shapes["model/clf/b"] = [hp.n_out]
     return shapes
 
 
@@ -247,10 +249,6 @@ def embed(X, we):
     return tf.reduce_sum(tf.gather(we, X), axis=2)
 
 
-def clf(p, x):
-    return tf.matmul(x, p["model/clf/w"]) + p["model/clf/b"]
-
-
 def _check(name, x, expected):
     shape = x.shape.as_list()
     if len(shape) != len(expected) or any(
@@ -258,53 +256,63 @@ def _check(name, x, expected):
         raise ValueError("%s has shape %s; expected %s" % (name, shape, expected))
 
 
-def lm_head(h, we, X, M, hp):
-    """Per-sequence masked mean of the next-token losses, through the tied `we`."""
-    lm_h = tf.reshape(h[:, :-1], [-1, hp.n_embd])  # [2B(T-1), C]
-    lm_logits = matmul(lm_h, we, hp.compute_dtype, transpose_b=True)  # [2B(T-1), V]
-    lm_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        logits=lm_logits, labels=tf.reshape(X[:, 1:, 0], [-1]))
-    lm_losses = tf.reshape(lm_losses, [-1, hp.n_ctx - 1])  # [2B, T-1]
-    return tf.reduce_sum(lm_losses * M[:, 1:], 1) / tf.reduce_sum(M[:, 1:], 1)  # [2B]
+def transformer(p, X, hp, rng=None):
+    """The pre-trained network: X [N, T, 2] (token ids, position ids) -> (h [N, T, C],
+    we [V, C]). `we` is the embedding matrix after its dropout: the LM head ties to
+    the same dropped matrix (one mask for the gather and the head, as the original)."""
+    _check("X", X, [None, None, 2])
+    if rng is not None and not isinstance(rng, SiteSeeds):
+        rng = SiteSeeds(rng, dropout_sites(hp))  # every site's seed in one pass
+    we = dropout(p["model/we"], hp.embd_pdrop, rng, "model/we/embd_pdrop")  # [V, C]
+    h = embed(X, we)  # [N, T, C]
+    for layer in range(hp.n_layer):
+        h = block(p, "model/h%d" % layer, h, hp, rng)
+    return h, we
+
+
+def lm_logits(h, we, hp):
+    """Next-token logits of every position through the tied `we`: [N, T, C] -> [N, T, V]."""
+    n, t = shape_list(h)[:2]
+    logits = matmul(tf.reshape(h, [-1, hp.n_embd]), we, hp.compute_dtype, transpose_b=True)
+    return tf.reshape(logits, [n, t, -1])
+
+
+def lm_losses(h, we, X, M, hp):
+    """Per-sequence masked mean of the next-token losses: h [N, T, C], X [N, T, 2],
+    M [N, T] -> [N]."""
+    t = shape_list(h)[1]
+    lm_h = tf.reshape(h[:, :-1], [-1, hp.n_embd])  # [N(T-1), C]
+    logits = matmul(lm_h, we, hp.compute_dtype, transpose_b=True)  # [N(T-1), V]
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        logits=logits, labels=tf.reshape(X[:, 1:, 0], [-1]))
+    losses = tf.reshape(losses, [-1, t - 1])  # [N, T-1]
+    return tf.reduce_sum(losses * M[:, 1:], 1) / tf.reduce_sum(M[:, 1:], 1)  # [N]
 
 
 def model(p, X, M, Y, hp, rng=None, lm=True):
-    """Forward pass and losses of one tower.
+    """Forward pass and losses of one tower: transformer, task head, LM loss.
 
-    X: [B, 2, n_ctx, 2] int32 (token ids, position ids); M: [B, 2, n_ctx] float32
-    mask; Y: [B] int32 label; rng: [2] int64 seed of this tower's dropout draws,
-    or None for evaluation. Returns clf_logits [B, 2], clf_losses [B],
-    lm_losses [2B] (per-sequence masked mean; None with lm=False, which skips
-    the LM head: evaluation reads only the classifier).
+    X: [B, K, n_ctx, 2] int32 (token ids, position ids), K = hp.n_seq sequences per
+    example; M: [B, K, n_ctx] float32 mask; Y: the head's targets ([B] int32 labels,
+    or [B, n_out] float32 soft targets, see heads.loss); rng: [2] int64 seed of this
+    tower's dropout draws, or None for evaluation. Returns clf_logits [B, n_out]
+    ([B, K] for a multiple-choice head), clf_losses [B], lm_losses [BK] (per-sequence
+    masked mean; None with lm=False, which skips the LM head: evaluation reads only
+    the classifier).
     """
-    _check("X", X, [None, 2, hp.n_ctx, 2])
-    _check("M", M, [None, 2, hp.n_ctx])
-    _check("Y", Y, [None])
+    from . import heads
+    k = hp.n_seq
+    _check("X", X, [None, k, hp.n_ctx, 2])
+    _check("M", M, [None, k, hp.n_ctx])
+    _check("Y", Y, [None] if not hp.soft_targets else [None, hp.n_out])
     if rng is not None and not isinstance(rng, SiteSeeds):
-        rng = SiteSeeds(rng, dropout_sites(hp))  # every site's seed in one pass
-    # One dropout mask on the whole matrix, shared by the gather and the tied LM head.
-    we = dropout(p["model/we"], hp.embd_pdrop, rng, "model/we/embd_pdrop")  # [V, C]
-    X = tf.reshape(X, [-1, hp.n_ctx, 2])  # [2B, T, 2]
-    M = tf.reshape(M, [-1, hp.n_ctx])  # [2B, T]
-
-    h = embed(X, we)  # [2B, T, C]
-    for layer in range(hp.n_layer):
-        h = block(p, "model/h%d" % layer, h, hp, rng)
-
-    lm_losses = lm_head(h, we, X, M, hp) if lm else None
-
-    n_seq = shape_list(X)[0]
-    pool_idx = tf.argmax(tf.cast(tf.equal(X[:, :, 0], hp.clf_token), tf.float32), 1,
-                         output_type=tf.int32)  # [2B]: first _classify_
-    clf_h = tf.gather(tf.reshape(h, [-1, hp.n_embd]),
-                      tf.range(n_seq, dtype=tf.int32) * hp.n_ctx + pool_idx)  # [2B, C]
-    clf_h = tf.reshape(clf_h, [-1, 2, hp.n_embd])  # [B, 2, C]
-    # One mask per example, shared by its two choices.
-    clf_h = dropout(clf_h, hp.clf_pdrop, rng, "model/clf/clf_pdrop",
-                    noise_shape=[shape_list(clf_h)[0], 1, hp.n_embd])
-    clf_logits = tf.reshape(clf(p, tf.reshape(clf_h, [-1, hp.n_embd])), [-1, 2])  # [B, 2]
-    clf_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=clf_logits, labels=Y)
-    return clf_logits, clf_losses, lm_losses
+        rng = SiteSeeds(rng, dropout_sites(hp))
+    X = tf.reshape(X, [-1, hp.n_ctx, 2])  # [BK, T, 2]
+    M = tf.reshape(M, [-1, hp.n_ctx])  # [BK, T]
+    h, we = transformer(p, X, hp, rng)  # [BK, T, C]
+    lm = lm_losses(h, we, X, M, hp) if lm else None  # [BK]
+    clf_logits = heads.HEADS[hp.head](p, h, X, hp, rng)  # [B, n_out]
+    return clf_logits, heads.loss(clf_logits, Y, hp), lm
 
 
 def train_loss(clf_losses, lm_losses, hp):

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from .errors import UserError
+from .heads import n_logits
 from .model import init_value, model, param_shapes, train_loss
 from .opt import adam
 
@@ -201,7 +202,7 @@ def mgpu_train(state):
         _, grads, logits, losses = tf.while_loop(
             lambda j, *_: j < k, body,
             (tf.constant(0), [tf.zeros_like(v) for v in variables],
-             tf.TensorArray(tf.float32, size=k, element_shape=[nb, 2]),
+             tf.TensorArray(tf.float32, size=k, element_shape=[nb, n_logits(hp)]),
              tf.TensorArray(tf.float32, size=k, element_shape=[nb])))
         return grads, logits.concat(), losses.concat()
 
@@ -211,7 +212,7 @@ def mgpu_train(state):
         grads, logits, losses = towers_grads(X, M, Y, first)
         grads = average_grads(grads, hp.n_gpu)
         gnorm, lr = adam(variables, grads, state.m, state.v, state.t, hp)
-        logits = ctx.all_gather(logits, axis=0)  # [n_gpu * n_batch, 2]
+        logits = ctx.all_gather(logits, axis=0)  # [n_gpu * n_batch, n_logits]
         losses = ctx.all_gather(losses, axis=0)
         return logits, losses, gnorm, lr
 
@@ -271,7 +272,9 @@ def mgpu_predict(state, n_batch_eval=None):
             return strategy.run(replica_predict, args=inputs)
 
     def predict(X, M, Y=None):
-        Y = np.zeros(len(X), np.int32) if Y is None else Y
+        if Y is None:  # no labels (a test set): any targets of the right shape
+            Y = (np.zeros((len(X), hp.n_out), np.float32) if hp.soft_targets
+                 else np.zeros(len(X), np.int32))
         logits, losses = [], []
         for i in range(0, len(X), n_eval):
             n = min(n_eval, len(X) - i)
