@@ -1,45 +1,87 @@
-"""Accuracy of a submission against the test file's labels, and the best valid accuracy."""
+"""After training: submission files, the metrics of the labelled splits, and what
+`--analysis` prints (the best valid figure and, where labels are public, test).
+
+The original's analysis printed "ROCStories Valid Accuracy" (the best va_acc of
+the log) and "ROCStories Test Accuracy" (the submission against the test file's
+labels); every task prints the same two kinds of lines for its main metric, and
+its other metrics and subsets (RACE middle / high) after them.
+"""
 
 import csv
 import json
-import os
 
 import numpy as np
 
-from .datasets import ROC_TEST, _rocstories
 from .errors import UserError
+
+SPLIT_TITLES = {"valid": "Valid", "test": "Test", "valid_mm": "Valid mismatched",
+                "test_mm": "Test mismatched", "ax": "Diagnostic"}
 
 
 def read_submission(path):
+    """The prediction column of a submission file (ints where they are ints)."""
     with open(path, newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t"))
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     if not rows or rows[0] != ["index", "prediction"]:
         raise UserError("%s: expected a header 'index<TAB>prediction'" % path)
-    return [int(r[1]) for r in rows[1:]]
+    out = []
+    for r in rows[1:]:
+        try:
+            out.append(int(r[1]))
+        except ValueError:
+            out.append(r[1])
+    return out
 
 
-def best_valid(log_path):
-    """va_acc of the first evaluation with the highest va_acc (the log's first line is args)."""
+def write_submission(path, index, predictions):
+    from .checkpoint import atomic_open
+    with atomic_open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("index\tprediction\n")
+        for i, p in zip(index, predictions):
+            f.write("%s\t%s\n" % (i, p))
+
+
+def read_log(log_path):
     with open(log_path) as f:
-        logs = [json.loads(line) for line in f][1:]
-    return logs[int(np.argmax([log["va_acc"] for log in logs]))]["va_acc"]
+        return [json.loads(line) for line in f][1:]  # the first line is the arguments
 
 
-def rocstories(data_dir, pred_path, log_path):
-    """Print and return (best valid accuracy, test accuracy), as the original's analysis.
-
-    The original read log_dir/rocstories.jsonl whatever --desc was; this reads the
-    run's own log."""
-    preds = read_submission(pred_path)
-    labels = _rocstories(os.path.join(data_dir, ROC_TEST))[3]
-    if len(preds) != len(labels):
-        raise UserError("%s has %d predictions; the test file has %d stories"
-                        % (pred_path, len(preds), len(labels)))
-    test_accuracy = float(np.mean(np.asarray(preds) == np.asarray(labels)) * 100.)
-    valid_accuracy = best_valid(log_path)
-    print("ROCStories Valid Accuracy: %.2f" % valid_accuracy)
-    print("ROCStories Test Accuracy:  %.2f" % test_accuracy)
-    return valid_accuracy, test_accuracy
+def best_valid(log_path, metric="acc"):
+    """va_<metric> of the first evaluation with the highest one."""
+    logs = read_log(log_path)
+    key = "va_" + metric
+    return logs[int(np.argmax([log[key] for log in logs]))][key]
 
 
-ANALYSES = {"rocstories": rocstories}
+def report(task, results, out=print):
+    """Print the figures of `results` ({split: {metric: value}}), main metric first,
+    labels padded so the values line up (the original's two lines for ROCStories)."""
+    lines = []
+    for split, figures in results.items():
+        title = SPLIT_TITLES.get(split, split)
+        for key in [m.name for m in task.metrics] + [
+                "%s %s" % (g, m.name) for g in task.groups for m in task.metrics]:
+            if key not in figures:
+                continue
+            group, name = key.rsplit(" ", 1) if " " in key else (None, key)
+            metric = next(m for m in task.metrics if m.name == name)
+            label = "%s %s%s %s:" % (task.display, title, " " + group if group else "",
+                                     metric.display)
+            lines.append((label, figures[key]))
+    width = max((len(label) for label, _ in lines), default=0)
+    for label, value in lines:
+        out("%-*s %.2f" % (width, label, value))
+
+
+def result_figures(task, valid_best, results):
+    """The run's figures under stable names: valid_<metric key> (the best of the
+    log) and <split>_<metric key>[_<group>] of every labelled split."""
+    figures = {"valid_" + task.main_metric.key: valid_best}
+    for split, values in results.items():
+        if split == "valid":
+            continue
+        for key, value in values.items():
+            group, name = key.rsplit(" ", 1) if " " in key else (None, key)
+            metric = next(m for m in task.metrics if m.name == name)
+            figures["%s_%s%s" % (split, metric.key, "_" + group if group else "")] = value
+    return figures

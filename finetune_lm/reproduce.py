@@ -12,10 +12,11 @@ best_params.jl in `save_dir/<desc>_seed<N>/`, submission in
 command is started again; an interrupted one resumes from its checkpoint.
 
 Then it writes `<results_dir>/<desc>_reproduce.csv` and `.md`: every run's best
-valid and test accuracy, their median, mean, sample standard deviation (ddof 1),
-min and max, beside the paper's 86.5 and the original code's median of 85.8, and
-`<desc>_reproduce.png`, the test accuracies per seed (needs matplotlib:
-`pip install -e .[plot]`). results_dir defaults to --log_dir.
+valid figure and its test figure (the task's main metric; test where its labels are
+public), their median, mean, sample standard deviation (ddof 1), min and max, beside
+the paper's number (and the task's other references: for ROCStories the original
+code's median of 85.8), and `<desc>_reproduce.png`, the figure per seed (needs
+matplotlib: `pip install -e .[plot]`). results_dir defaults to --log_dir.
 """
 
 import copy
@@ -31,8 +32,6 @@ from . import train
 from .checkpoint import atomic_open, atomic_write, atomic_write_json, differing_flags, read_json
 from .errors import UserError
 
-PAPER = 86.5  # Radford et al. 2018, one run
-ORIGINAL_MEDIAN = 85.8  # openai/finetune-transformer-lm README, median of 10 runs
 RESULT_FILE = "result.json"
 PLOT_HINT = "pip install -e .[plot]"
 STATS = (("median", np.median), ("mean", np.mean),
@@ -81,65 +80,97 @@ def finished_result(args):
     return result
 
 
-def summary(results):
-    """{statistic: (valid, test)} over the runs."""
-    va = np.array([r["valid_accuracy"] for r in results], np.float64)
-    te = np.array([r["test_accuracy"] for r in results], np.float64)
-    return {name: (float(f(va)), float(f(te))) for name, f in STATS}
+def columns(task):
+    """(valid column, test column or None, what the test column is): the task's main
+    metric, best on valid, and on its first labelled analysis split (test where the
+    labels are public)."""
+    key = task.main_metric.key
+    test_split = task.analysis[0] if task.analysis else None
+    return ("valid_" + key, "%s_%s" % (test_split, key) if test_split else None,
+            "%s %s" % (test_split, task.main_metric.display) if test_split else None)
 
 
-def write_table(results, desc, folder):
-    stats = summary(results)
+def paper_rows(task):
+    """[(row name, description, value)]: the paper's number(s) for the main metric,
+    then the task's other references."""
+    rows = []
+    for label, value in task.paper.items():
+        name = "paper" if not rows else "paper " + label
+        rows.append((name, "Radford et al. 2018, %s" % label, value))
+    for name, (what, value) in task.references.items():
+        rows.append((name, what, value))
+    return rows
+
+
+def summary(results, task):
+    """{statistic: (valid, test)} over the runs (test None without a test column)."""
+    vcol, tcol, _ = columns(task)
+    va = np.array([r[vcol] for r in results], np.float64)
+    te = np.array([r[tcol] for r in results], np.float64) if tcol else None
+    return {name: (float(f(va)), None if te is None else float(f(te))) for name, f in STATS}
+
+
+def _fmt(value, spec="%.2f"):
+    return "" if value is None else spec % value
+
+
+def write_table(results, desc, folder, task):
+    vcol, tcol, tname = columns(task)
+    stats = summary(results, task)
     csv_path = os.path.join(folder, "%s_reproduce.csv" % desc)
     md_path = os.path.join(folder, "%s_reproduce.md" % desc)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["seed", "desc", "valid_accuracy", "test_accuracy"])
+    tcol_name = tcol or "test (no public labels: GLUE server)"
+    w.writerow(["seed", "desc", vcol, tcol_name])
     for r in results:
-        w.writerow([r["seed"], r["desc"], repr(r["valid_accuracy"]), repr(r["test_accuracy"])])
+        w.writerow([r["seed"], r["desc"], repr(r[vcol]), repr(r[tcol]) if tcol else ""])
     for name, (va, te) in stats.items():
-        w.writerow([name, "", repr(va), repr(te)])
-    w.writerow(["paper", "Radford et al. 2018, one run", "", PAPER])
-    w.writerow(["original_median", "openai/finetune-transformer-lm, median of 10 runs", "",
-                ORIGINAL_MEDIAN])
+        w.writerow([name, "", repr(va), "" if te is None else repr(te)])
+    for name, what, value in paper_rows(task):
+        w.writerow([name, what, "", value])
     atomic_write(csv_path, buf.getvalue())
 
-    lines = ["# %s: %d runs" % (desc, len(results)), "",
-             "| seed | run | best valid accuracy | test accuracy |", "|---:|---|---:|---:|"]
-    lines += ["| %d | %s | %.2f | %.2f |" % (r["seed"], r["desc"], r["valid_accuracy"],
-                                            r["test_accuracy"]) for r in results]
-    lines += ["", "| | best valid accuracy | test accuracy |", "|---|---:|---:|"]
+    metric = task.main_metric.display
+    tlabel = tname or "test (GLUE server)"
+    lines = ["# %s: %s, %d runs" % (desc, task.display, len(results)), "",
+             "| seed | run | best valid %s | %s |" % (metric, tlabel), "|---:|---|---:|---:|"]
+    lines += ["| %d | %s | %.2f | %s |" % (r["seed"], r["desc"], r[vcol],
+                                          _fmt(r[tcol]) if tcol else "") for r in results]
+    lines += ["", "| | best valid %s | %s |" % (metric, tlabel), "|---|---:|---:|"]
     names = {"std": "std (sample, ddof 1)"}
-    lines += ["| %s | %.2f | %.2f |" % (names.get(n, n), va, te) for n, (va, te) in stats.items()]
-    lines += ["| paper (Radford et al. 2018, one run) | | %.1f |" % PAPER,
-              "| original code README (median of 10 runs) | | %.1f |" % ORIGINAL_MEDIAN, ""]
+    lines += ["| %s | %.2f | %s |" % (names.get(n, n), va, _fmt(te)) for n, (va, te) in stats.items()]
+    lines += ["| %s | | %.1f |" % (what, value) for _, what, value in paper_rows(task)] + [""]
     atomic_write(md_path, "\n".join(lines))
     return csv_path, md_path
 
 
-def plot(results, desc, folder):
-    """The test accuracies per seed as a PNG; None when matplotlib is missing."""
+def plot(results, desc, folder, task):
+    """The main figure per seed (test where labelled, else valid) as a PNG; None when
+    matplotlib is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    vcol, tcol, tname = columns(task)
+    col, what = (tcol, tname) if tcol else (vcol, "best valid " + task.main_metric.display)
     seeds = [r["seed"] for r in results]
-    te = [r["test_accuracy"] for r in results]
-    median = float(np.median(te))
+    values = [r[col] for r in results]
+    median = float(np.median(values))
     fig, ax = plt.subplots(figsize=(7, 4))
     x = np.arange(len(seeds))
-    ax.plot(x, te, "o", color="C0", label="test accuracy (one run per seed)")
-    ax.axhline(median, color="C0", lw=1.5, label="median of %d runs: %.2f" % (len(te), median))
-    ax.axhline(PAPER, color="C3", ls="--", label="paper: %.1f" % PAPER)
-    ax.axhline(ORIGINAL_MEDIAN, color="C2", ls=":", label="original median of 10: %.1f"
-               % ORIGINAL_MEDIAN)
+    ax.plot(x, values, "o", color="C0", label="%s (one run per seed)" % what)
+    ax.axhline(median, color="C0", lw=1.5, label="median of %d runs: %.2f" % (len(values), median))
+    for i, (_, label, value) in enumerate(paper_rows(task)):
+        ax.axhline(value, color="C%d" % (3 - i), ls=("--", ":", "-.")[i % 3],
+                   label="%s: %.1f" % (label, value))
     ax.set_xticks(x)
     ax.set_xticklabels([str(s) for s in seeds])
     ax.set_xlabel("seed")
-    ax.set_ylabel("ROCStories test accuracy (%)" if "roc" in desc else "test accuracy (%)")
-    ax.set_title("%s: %d runs" % (desc, len(te)))
+    ax.set_ylabel("%s %s" % (task.display, what))
+    ax.set_title("%s: %d runs" % (desc, len(values)))
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     path = os.path.join(folder, "%s_reproduce.png" % desc)
@@ -151,6 +182,7 @@ def plot(results, desc, folder):
 
 def reproduce(args):
     """Run (or skip) every seed, then write the table and the plot; returns the results."""
+    from .tasks import get_task
     if args.seeds is None:
         if args.runs < 1:
             raise UserError("--runs %d: expected a positive number of runs" % args.runs)
@@ -158,6 +190,8 @@ def reproduce(args):
     else:
         seeds = list(dict.fromkeys(args.seeds))
     train.check_args(args)
+    task = get_task(args.dataset)
+    vcol, tcol, tname = columns(task)
     folder = args.results_dir or args.log_dir
     cache = {}
     results = []
@@ -168,26 +202,29 @@ def reproduce(args):
             print("reproduce: seed %d (%d/%d) as %s" % (seed, k + 1, len(seeds), a.desc))
             out = train.run(a, cache=cache)
             gc.collect()  # the previous run's model and optimiser state
-            if "test_accuracy" not in out:  # not the chief of a multi-worker run
+            if vcol not in out:  # not the chief of a multi-worker run
                 continue
-            result = {"seed": seed, "desc": a.desc, "valid_accuracy": out["valid_accuracy"],
-                      "test_accuracy": out["test_accuracy"], "n_updates": out["n_updates"],
+            result = {"seed": seed, "desc": a.desc, "n_updates": out["n_updates"],
                       "args": train.args_dict(a)}
+            result.update({k: v for k, v in out.items() if k.startswith(
+                ("valid_", "test_")) or k in (vcol, tcol)})
             atomic_write_json(result_path(a), result)
         else:
-            print("reproduce: seed %d (%d/%d) already finished (%s): valid %.2f, test %.2f"
-                  % (seed, k + 1, len(seeds), result_path(a), result["valid_accuracy"],
-                     result["test_accuracy"]))
+            print("reproduce: seed %d (%d/%d) already finished (%s): valid %.2f%s"
+                  % (seed, k + 1, len(seeds), result_path(a), result[vcol],
+                     ", %s %.2f" % (tname, result[tcol]) if tcol else ""))
         results.append(result)
     if len(results) < len(seeds):
         return results
-    csv_path, md_path = write_table(results, args.desc, folder)
-    stats = summary(results)
-    print("reproduce: %d runs, test accuracy median %.2f, mean %.2f, std %.2f, min %.2f, "
-          "max %.2f (paper %.1f, original median %.1f)"
-          % ((len(results),) + tuple(te for _, te in stats.values()) + (PAPER, ORIGINAL_MEDIAN)))
+    csv_path, md_path = write_table(results, args.desc, folder, task)
+    stats = summary(results, task)
+    col = 1 if tcol else 0
+    print("reproduce: %d runs, %s median %.2f, mean %.2f, std %.2f, min %.2f, max %.2f (%s)"
+          % ((len(results), tname or "best valid " + task.main_metric.display)
+             + tuple(v[col] for v in stats.values())
+             + ("; ".join("%s %.1f" % (what, value) for _, what, value in paper_rows(task)),)))
     print("reproduce: wrote %s and %s" % (csv_path, md_path))
-    png = plot(results, args.desc, folder)
+    png = plot(results, args.desc, folder, task)
     if png:
         print("reproduce: wrote %s" % png)
     else:

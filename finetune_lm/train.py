@@ -35,9 +35,6 @@ import numpy as np
 from . import release
 from .errors import UserError
 
-OUT_OF_FIRST_EPOCH_EVALS = (1000, 2000, 4000, 8000, 16000, 32000)
-
-
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     # The original's flags, defaults and meanings.
@@ -92,6 +89,9 @@ def build_parser():
                    default="float32",
                    help="type of the matmuls (mixed precision on a GPU); softmax, layer "
                         "norm, the losses and Adam stay float32")
+    p.add_argument("--cache_dir", type=str, default=os.path.join("datasets", ".cache"),
+                   help="folder of the encoded inputs, reused by any run on the same texts "
+                        "and vocabulary ('' to encode every time)")
     p.add_argument("--save_every", type=int, default=0,
                    help="also checkpoint every N updates (default 0: at epoch ends only; a "
                         "full-size checkpoint is about 1.4 GB: parameters, Adam m and v)")
@@ -99,7 +99,8 @@ def build_parser():
 
 
 def check_args(args):
-    from .datasets import TASKS
+    from .tasks import all_tasks
+    TASKS = all_tasks()
     from .model import ACT_FNS
     from .opt import SCHEDULES
     if args.dataset is None:
@@ -127,7 +128,7 @@ def check_args(args):
         raise UserError("--n_ctx %d is more than the %d positions of the released weights "
                         "(use --n_transfer -1 to train from scratch)" % (args.n_ctx, release.N_POSITIONS))
     args.desc = args.desc or args.dataset
-    args.data_dir = args.data_dir or os.path.join("datasets", args.dataset)
+    args.data_dir = args.data_dir or os.path.join("datasets", TASKS[args.dataset].folder)
     args.encoder_path = args.encoder_path or os.path.join(args.params_dir, release.ENCODER_FILE)
     args.bpe_path = args.bpe_path or os.path.join(args.params_dir, release.BPE_FILE)
     if args.n_transfer != -1:
@@ -141,99 +142,48 @@ def check_args(args):
     return args
 
 
-class ResultLogger:
-    """JSON lines: the run's arguments first, then one line per evaluation.
-
-    The whole file is rewritten atomically at each line (a handful of lines per run),
-    so a kill leaves the previous complete log. A resumed run passes the lines its
-    checkpoint recorded (`lines`) and the log goes on from them."""
-
-    def __init__(self, path, lines=None, write=True, **kwargs):
-        self.path, self.write = path, write
-        self.lines = list(lines or [])
-        if self.lines:
-            self._flush()
-        else:
-            self.log(**kwargs)
-
-    def log(self, **kwargs):
-        kwargs.setdefault("time", time.time())
-        self.lines.append(json.dumps(kwargs))
-        self._flush()
-
-    def _flush(self):
-        if self.write:
-            from .checkpoint import atomic_write
-            atomic_write(self.path, "".join(line + "\n" for line in self.lines))
-
-
-def iter_batches(n, n_batch, truncate):
-    end = (n // n_batch) * n_batch if truncate else n
-    for i in range(0, end, n_batch):
-        yield slice(i, min(i + n_batch, n))
-
-
-def epoch_order(n):
-    """This epoch's order of the training set, from the global numpy generator.
-
-    The permutation sklearn.utils.shuffle(..., random_state=np.random) made in the
-    original (newer scikit-learn refuses the module itself as random_state)."""
-    idx = np.arange(n)
-    np.random.shuffle(idx)
-    return idx
-
-
 def prepare(args, verbose=True, cache=None):
-    """Read and encode the task; returns (hp, data) with data the model inputs per split.
+    """Read and encode the task; returns (hp, data): data maps each split to its
+    inputs.Encoded, hp holds the sizes the data fixes (n_ctx, the vocabulary, the
+    head's shape, the number of updates).
 
     `cache` (a dict) keeps the encoded inputs between runs in one process that differ
     only in flags the encoding does not read (finetune_lm.reproduce: the seed)."""
+    from . import inputs
     from .hparams import HParams
+    from .tasks import get_task
 
+    task = get_task(args.dataset)
     key = (args.dataset, os.path.abspath(args.data_dir), os.path.abspath(args.encoder_path),
            os.path.abspath(args.bpe_path), args.n_ctx)
     if cache is not None and key in cache:
-        n_vocab, n_ctx, clf_token, data = cache[key]
+        n_vocab, n_ctx, specials, data = cache[key]
     else:
-        n_vocab, n_ctx, clf_token, data = _encode(args, verbose)
+        splits = task.load(args.data_dir)
+        inputs.check_splits(task, splits, args.data_dir)
+        n_vocab, n_ctx, specials, data = inputs.prepare_task(
+            task, splits, args.encoder_path, args.bpe_path, args.n_ctx,
+            cache_dir=getattr(args, "cache_dir", None) or None, verbose=verbose)
         if cache is not None:
-            cache[key] = (n_vocab, n_ctx, clf_token, data)
-    n_special = 3
-    n_train = len(data["train"][2])
+            cache[key] = (n_vocab, n_ctx, specials, data)
+    n_train = len(data["train"])
+    n_per_update = args.n_batch * args.n_gpu
+    if n_train < n_per_update:
+        raise UserError("--n_batch %d x --n_gpu %d = %d examples per update, but the training "
+                        "set of %s has %d: no update would run; expected at most %d"
+                        % (args.n_batch, args.n_gpu, n_per_update, task.name, n_train, n_train))
     hp = HParams(
-        n_vocab=n_vocab, n_special=n_special, n_ctx=n_ctx, n_embd=args.n_embd,
+        n_vocab=n_vocab, n_special=len(specials), n_ctx=n_ctx, n_embd=args.n_embd,
         n_head=args.n_head, n_layer=args.n_layer, embd_pdrop=args.embd_pdrop,
         attn_pdrop=args.attn_pdrop, resid_pdrop=args.resid_pdrop, clf_pdrop=args.clf_pdrop,
-        afn=args.afn, clf_token=clf_token, lm_coef=args.lm_coef, lr=args.lr,
+        afn=args.afn, clf_token=specials[2], head=task.head, n_seq=task.n_seq,
+        n_out=task.n_out, soft_targets=task.soft_targets, lm_coef=args.lm_coef, lr=args.lr,
         lr_warmup=args.lr_warmup, lr_schedule=args.lr_schedule, b1=args.b1, b2=args.b2,
         e=args.e, l2=args.l2, vector_l2=args.vector_l2, max_grad_norm=args.max_grad_norm,
-        n_updates_total=max(1, (n_train // (args.n_batch * args.n_gpu)) * args.n_iter),
+        n_updates_total=max(1, (n_train // n_per_update) * args.n_iter),
         n_batch=args.n_batch, n_gpu=args.n_gpu, seed=args.seed, xla=args.xla,
         compute_dtype=args.compute_dtype)
     return hp, data
-
-
-def _encode(args, verbose):
-    from .datasets import get_task, n_ctx_for, transform_roc
-    from .text import TextEncoder, add_special_tokens
-
-    loader, _ = get_task(args.dataset)
-    text_encoder = TextEncoder(args.encoder_path, args.bpe_path)
-    encoder = text_encoder.encoder
-    n_vocab = len(encoder)
-    splits = loader(args.data_dir)
-    encoded = [[text_encoder.encode(f, verbose=verbose) for f in split[:3]] + [split[3]]
-               for split in splits]
-    start, delimiter, clf_token = add_special_tokens(encoder)
-    n_special = 3
-    max_len = args.n_ctx // 2 - 2
-    n_ctx = n_ctx_for([zip(*s[:3]) for s in encoded], args.n_ctx)
-    data = {}
-    for name, (x1, x2, x3, y) in zip(("train", "valid", "test"), encoded):
-        X, M = transform_roc(x1, x2, x3, n_ctx, max_len, start, delimiter, clf_token,
-                             n_vocab + n_special)
-        data[name] = (X, M, np.asarray(y, np.int32))
-    return n_vocab, n_ctx, clf_token, data
 
 
 def _split_cpu(towers, n):
@@ -254,51 +204,81 @@ def args_dict(args):
 
 
 def run_paths(args):
-    from .datasets import get_task
+    from .tasks import get_task
     run_dir = os.path.join(args.save_dir, args.desc)
+    task = get_task(args.dataset)
     return {
         "log": os.path.join(args.log_dir, "%s.jsonl" % args.desc),
         "tensorboard": os.path.join(args.log_dir, args.desc),
         "run_dir": run_dir,
         "best": os.path.join(run_dir, "best_params.jl"),
+        "model": os.path.join(run_dir, "model.json"),
+        "results": os.path.join(run_dir, "results.json"),
         "checkpoint": os.path.join(run_dir, "checkpoint"),
-        "submission": os.path.join(args.submission_dir, get_task(args.dataset)[1]),
+        "submissions": {s.split: os.path.join(args.submission_dir, s.filename)
+                        for s in task.submissions},
     }
 
 
 def _finished(args, paths, pointer):
     """A run whose checkpoint says it finished: no training, the analysis again."""
     from . import analysis
+    from .checkpoint import read_json
+    from .tasks import get_task
+    task = get_task(args.dataset)
     print("%s: run %r already finished (%d updates; %s); not retraining"
           % ("resume", args.desc, pointer["n_updates"], paths["checkpoint"]))
     result = {"best_valid": pointer["best"], "n_updates": pointer["n_updates"],
               "already_finished": True}
-    if args.submit and args.analysis:
-        if not os.path.isfile(paths["submission"]):
+    if args.submit:
+        missing = [p for p in paths["submissions"].values() if not os.path.isfile(p)]
+        if missing or not os.path.isfile(paths["results"]):
             raise UserError("run %r finished but %s is missing; delete %s to train again"
-                            % (args.desc, paths["submission"], paths["checkpoint"]))
-        va, te = analysis.ANALYSES[args.dataset](args.data_dir, paths["submission"], paths["log"])
-        result.update(valid_accuracy=va, test_accuracy=te)
+                            % (args.desc, (missing or [paths["results"]])[0],
+                               paths["checkpoint"]))
+        saved = read_json(paths["results"])
+        if args.analysis:
+            analysis.report(task, saved["splits"])
+        result.update(saved["figures"])
     return result
 
 
-def _progress(iterable, **kwargs):
-    from tqdm import tqdm
-    return tqdm(iterable, ncols=80, leave=False, file=sys.stderr, **kwargs)
+def describe(args, task, hp, strategy, data):
+    """The run in a few lines, instead of the original's Namespace dump."""
+    n_train = len(data["train"])
+    per_epoch = n_train // hp.n_batch_train
+    sizes = ", ".join("%s %d" % (name, len(enc)) for name, enc in data.items())
+    print("run %r: task %s (%s head, %d sequence%s per example), %s" % (
+        args.desc, task.name, task.head, task.n_seq, "s" if task.n_seq > 1 else "", sizes))
+    print("model: %d layers, width %d, %d heads, n_ctx %d (longest input; --n_ctx %d), "
+          "vocabulary %d + %d; weights: %s" % (
+              hp.n_layer, hp.n_embd, hp.n_head, hp.n_ctx, args.n_ctx, hp.n_vocab, hp.n_special,
+              "none (--n_transfer -1)" if args.n_transfer == -1 else
+              "%s, %d layers" % (args.params_dir, args.n_transfer)))
+    print("training: %d epochs x %d updates = %d updates of %d x %d examples, on %d device%s"
+          "; log %s" % (args.n_iter, per_epoch, hp.n_updates_total, hp.n_gpu, hp.n_batch,
+                        strategy.num_replicas_in_sync,
+                        "s" if strategy.num_replicas_in_sync > 1 else "",
+                        os.path.join(args.log_dir, args.desc + ".jsonl")))
+    main = task.main_metric.name
+    print("epoch updates tr_cost va_cost tr_%s va_%s" % (main, main))
+    sys.stdout.flush()
 
 
 def run(args, cache=None):
     """The whole fine-tuning job; returns a dict of the final figures.
 
     Resumes from `save_dir/<desc>/checkpoint/` when it exists (same arguments
-    required), and does nothing but the analysis when that run already finished."""
+    required), and does nothing but the analysis when that run already finished.
+    Wiring only: the loop is finetune_lm/loop.py, the outputs finetune_lm/analysis.py."""
     import tensorflow as tf
 
-    from . import analysis, malloc, towers, weights
-    from .checkpoint import (RunCheckpoint, check_same_args, rng_state, save_params,
-                             scalar_summary, set_rng_state)
+    from . import loop, malloc, towers, weights
+    from .checkpoint import (RunCheckpoint, atomic_write_json, check_same_args, rng_state,
+                             save_params, set_rng_state)
+    from .tasks import get_task
 
-    print(args)
+    task = get_task(args.dataset)
     paths = run_paths(args)
     current_args = args_dict(args)
     ckpt_where = "the checkpoint %s" % paths["checkpoint"]
@@ -318,10 +298,6 @@ def run(args, cache=None):
     hp, data = prepare(args, cache=cache)
     if hp.xla:
         malloc.map_large_blocks()  # large blocks back to the system when freed
-    trX, trM, trY = data["train"]
-    vaX, vaM, vaY = data["valid"]
-    teX, teM, _ = data["test"]
-    n_valid = len(vaY)
 
     init = weights.transfer_arrays(args.params_dir, hp, args.n_transfer)
     strategy = towers.make_strategy(hp.n_gpu)
@@ -331,9 +307,13 @@ def run(args, cache=None):
     predict = towers.mgpu_predict(state)
     chief = towers.is_chief(strategy)
     ckpt = RunCheckpoint(paths["checkpoint"], state)
+    describe(args, task, hp, strategy, data)
+    model_info = {"n_ctx": hp.n_ctx, "n_vocab": hp.n_vocab, "n_special": hp.n_special,
+                  "n_embd": hp.n_embd, "n_head": hp.n_head, "n_layer": hp.n_layer,
+                  "head": hp.head, "n_seq": hp.n_seq, "n_out": hp.n_out, "task": task.name}
 
     # Where training starts: the beginning, or the last checkpoint.
-    n_updates, first_epoch, first_batch, order, best = 0, 0, 0, None, 0.0
+    n_updates, first_epoch, first_batch, order, best = 0, 0, 0, None, None
     restored = ckpt.restore()
     if restored is not None:
         pointer, meta = restored
@@ -349,97 +329,69 @@ def run(args, cache=None):
                  if first_epoch < args.n_iter else "training done")
         print("resume: run %r from update %d (%s) of %s"
               % (args.desc, n_updates, where, paths["checkpoint"]))
-        logger = ResultLogger(paths["log"], lines=meta["log"], write=chief)
+        logger = loop.ResultLogger(paths["log"], lines=meta["log"], write=chief)
     else:
-        logger = ResultLogger(paths["log"], write=chief, **vars(args))
+        # The effective n_ctx (fixed by the data) is in the log's first line, and in
+        # model.json beside best_params.jl, so the arrays load without guessing it.
+        logger = loop.ResultLogger(paths["log"], write=chief, **vars(args),
+                                   model=model_info)
     writer = tf.summary.create_file_writer(paths["tensorboard"]) if chief else None
 
     def save_best():
-        if chief:
+        if chief and args.submit:
             save_params(paths["best"], state.get_params())
-
-    def evaluate(X, M, Y, what):
-        n = hp.n_batch_train  # mgpu_predict's own batches: the same numbers, with progress
-        logits, losses = [], []
-        for i in _progress(range(0, len(X), n), desc=what):
-            lg, ls = predict(X[i:i + n], M[i:i + n], None if Y is None else Y[i:i + n])
-            logits.append(lg)
-            losses.append(ls)
-        logits, losses = np.concatenate(logits, 0), np.concatenate(losses, 0)
-        if Y is None:
-            return logits
-        return float(np.sum(losses)) / len(Y), float(np.mean(np.argmax(logits, 1) == Y) * 100.)
-
-    def log(n_epochs, n_updates):
-        nonlocal best
-        tr_cost, tr_acc = evaluate(trX[:n_valid], trM[:n_valid], trY[:n_valid], "eval train")
-        va_cost, va_acc = evaluate(vaX, vaM, vaY, "eval valid")
-        logger.log(n_epochs=n_epochs, n_updates=n_updates, tr_cost=tr_cost, va_cost=va_cost,
-                   tr_acc=tr_acc, va_acc=va_acc)
-        if writer is not None:
-            with writer.as_default(step=n_updates):
-                scalar_summary("train/cost", tr_cost)
-                scalar_summary("valid/cost", va_cost)
-                scalar_summary("train/accuracy", tr_acc)
-                scalar_summary("valid/accuracy", va_acc)
-            writer.flush()
-        print("%d %d %.3f %.3f %.2f %.2f" % (n_epochs, n_updates, tr_cost, va_cost, tr_acc, va_acc))
-        if args.submit and va_acc > best:
-            best = va_acc
-            save_best()
+            atomic_write_json(paths["model"], model_info)
 
     last_saved = [n_updates if restored is not None else None]
+    trainer = loop.Trainer(task, hp, data, train_step, predict, logger, writer,
+                           on_best=save_best, save_every=args.save_every, best=best,
+                           check=lambda n, losses, gnorm: check_finite(
+                               n, losses, gnorm, paths["checkpoint"], last_saved[0]))
 
     def checkpoint(epoch, batch, order):
         if chief:
-            ckpt.save({"args": current_args, "n_updates": n_updates, "epoch": epoch,
+            ckpt.save({"args": current_args, "n_updates": trainer.n_updates, "epoch": epoch,
                        "batch": batch, "order": None if order is None else order.tolist(),
-                       "rng": rng_state(), "best": best, "log": logger.lines})
-        last_saved[0] = n_updates
+                       "rng": rng_state(), "best": trainer.best, "log": logger.lines})
+        last_saved[0] = trainer.n_updates
 
-    if restored is None and args.submit:
+    trainer.on_checkpoint = checkpoint
+    if restored is None:
         save_best()
     try:
-        for n_epochs in range(first_epoch, args.n_iter):
-            if order is None:
-                order = epoch_order(len(trY))
-            X, M, Y = trX[order], trM[order], trY[order]
-            batches = list(iter_batches(len(Y), hp.n_batch_train, truncate=True))
-            for i in _progress(range(first_batch, len(batches)), initial=first_batch,
-                               total=len(batches), desc="epoch %d" % (n_epochs + 1)):
-                rows = batches[i]
-                _, clf_losses, grad_norm, lr = train_step(X[rows], M[rows], Y[rows])
-                n_updates += 1
-                check_finite(n_updates, clf_losses, grad_norm, paths["checkpoint"], last_saved[0])
-                if writer is not None:
-                    with writer.as_default(step=n_updates):
-                        scalar_summary("learning_rate", float(lr))
-                        scalar_summary("grad_norm", float(grad_norm))
-                if n_updates in OUT_OF_FIRST_EPOCH_EVALS and n_epochs == 0:
-                    log(n_epochs, n_updates)
-                if args.save_every and n_updates % args.save_every == 0 and i + 1 < len(batches):
-                    checkpoint(n_epochs, i + 1, order)
-            first_batch, order = 0, None
-            log(n_epochs + 1, n_updates)
-            checkpoint(n_epochs + 1, 0, None)
+        n_updates = trainer.train(args.n_iter, n_updates, first_epoch, first_batch, order)
     finally:
         if writer is not None:
             writer.close()
 
-    result = {"best_valid": best, "n_updates": n_updates}
+    result = {"best_valid": trainer.best, "n_updates": n_updates}
     if args.submit:
+        from . import analysis
         state.set_params(weights.load_params(paths["best"], state.params_shapes()))
-        predictions = np.argmax(evaluate(teX, teM, None, "predict test"), 1)
-        path = paths["submission"]
+        predictions = {}  # split -> predictions, each split predicted once
+        for split in [s.split for s in task.submissions] + list(task.analysis):
+            if split in data and split not in predictions:
+                logits, _ = loop.predict_split(predict, data[split], hp,
+                                               desc="predict %s" % split)
+                predictions[split] = task.predictions(logits)
+        for sub in task.submissions:
+            # A split absent from data is an optional one the loader said it left out.
+            if sub.split in predictions and chief:
+                analysis.write_submission(paths["submissions"][sub.split], data[sub.split].index,
+                                          task.prediction_strings(predictions[sub.split]))
+        splits = {}
+        for split in task.analysis:
+            enc = data.get(split)
+            if enc is not None and enc.labels is not None:
+                splits[split] = loop.scores(task, predictions[split], enc.labels, enc.groups)
+        valid_best = analysis.best_valid(paths["log"], task.main_metric.name) if chief else None
+        splits = dict({"valid": {task.main_metric.name: valid_best}}, **splits)
+        figures = analysis.result_figures(task, valid_best, splits)
         if chief:
-            from .checkpoint import atomic_open
-            with atomic_open(path, "w") as f:
-                f.write("index\tprediction\n")
-                for i, prediction in enumerate(predictions):
-                    f.write("%d\t%d\n" % (i, prediction))
-        if args.analysis and chief:
-            va, te = analysis.ANALYSES[args.dataset](args.data_dir, path, paths["log"])
-            result.update(valid_accuracy=va, test_accuracy=te)
+            atomic_write_json(paths["results"], {"splits": splits, "figures": figures})
+            if args.analysis:
+                analysis.report(task, splits)
+            result.update(figures)
     if chief:
         ckpt.mark_finished()
     return result

@@ -1,4 +1,4 @@
-"""finetune_lm.datasets (ROCStories loading and input layout), train.epoch_order and
+"""finetune_lm.tasks.rocstories (ROCStories loading and input layout), loop.epoch_order and
 train.prepare, against FIDELITY.md ("ROCStories", "Randomness")."""
 
 import csv
@@ -10,7 +10,9 @@ import sklearn.utils
 from sklearn.model_selection import train_test_split
 
 from conftest import HEADER, TEST, VAL, data_dir, write_csv
-from finetune_lm import datasets, train
+from finetune_lm import loop, train
+from finetune_lm.tasks import get_task
+from finetune_lm.tasks import rocstories as datasets
 from finetune_lm.errors import UserError
 
 
@@ -167,12 +169,14 @@ def test_missing_files(tmp_path):
 
 
 def test_get_task():
-    loader, submission = datasets.get_task("rocstories")
-    assert loader is datasets.rocstories and submission == "ROCStories.tsv"
+    task = get_task("rocstories")
+    assert task.load is datasets.load and [s.filename for s in task.submissions] == [
+        "ROCStories.tsv"]
+    assert (task.n_seq, task.head, task.main_metric.name) == (2, "choice", "acc")
     with pytest.raises(UserError) as err:
-        datasets.get_task("sst2")
+        get_task("sst3")
     msg = one_line(err)
-    assert "'sst2'" in msg and "--dataset" in msg and "rocstories" in msg
+    assert "'sst3'" in msg and "--dataset" in msg and "rocstories" in msg
 
 
 # -- n_ctx_for / transform_roc ------------------------------------------------------
@@ -241,7 +245,7 @@ def test_epoch_order_is_sklearn_shuffle(seed, n):
     rs = np.random.RandomState(seed)
     expected = sklearn.utils.shuffle(np.arange(n), random_state=rs)
     np.random.seed(seed)
-    order = train.epoch_order(n)
+    order = loop.epoch_order(n)
     np.testing.assert_array_equal(order, expected)
     a, b = np.random.get_state(), rs.get_state()
     assert a[0] == b[0] and a[2:] == b[2:]
@@ -257,7 +261,7 @@ def test_epoch_orders_follow_specials():
     np.random.seed(42)
     np.random.randn(3, 768)
     for e in expected:
-        np.testing.assert_array_equal(train.epoch_order(n), e)
+        np.testing.assert_array_equal(loop.epoch_order(n), e)
 
 
 # -- train.prepare on the real files ---------------------------------------------------
@@ -270,7 +274,9 @@ def prepared():
          "--params_dir", gpt1])
     train.check_args(args)
     hp, data = train.prepare(args, verbose=False)
-    return hp, data
+    # The dense inputs of every split, as the original's transform_roc made them.
+    pos = hp.n_vocab + hp.n_special
+    return hp, {name: enc.batch(np.arange(len(enc)), hp.n_ctx, pos) for name, enc in data.items()}
 
 
 def test_prepare_real_data(prepared):

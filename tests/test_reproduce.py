@@ -12,7 +12,7 @@ import pytest
 
 from finetune_lm import reproduce
 from finetune_lm.analysis import read_submission
-from finetune_lm.datasets import ROC_TEST, _rocstories
+from finetune_lm.tasks.rocstories import ROC_TEST, _rocstories
 
 TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32",
         "--n_head", "2", "--n_ctx", "24", "--lm_coef", "0", "--n_batch", "16", "--n_iter", "1"]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from finetune_lm import checkpoint, train
+from finetune_lm import checkpoint, loop, train
 
 TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32",
         "--n_head", "2", "--n_ctx", "24", "--lm_coef", "0", "--n_batch", "16"]
@@ -168,7 +168,7 @@ def test_interrupted_atomic_write_keeps_earlier_file(tmp_path, monkeypatch):
     jl = str(tmp_path / "out" / "best_params.jl")
     checkpoint.save_params(jl, [np.arange(3, dtype=np.float32)])
     logp = str(tmp_path / "out" / "run.jsonl")
-    logger = train.ResultLogger(logp, a=1)
+    logger = loop.ResultLogger(logp, a=1)
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="killed"):
         checkpoint.atomic_write(path, "second, never complete\n")

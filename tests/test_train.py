@@ -96,7 +96,7 @@ def test_submission_and_accuracies(e2e):
         index, pred = row.split("\t")
         assert int(index) == i and pred in ("0", "1")
         preds.append(int(pred))
-    from finetune_lm.datasets import ROC_TEST, _rocstories
+    from finetune_lm.tasks.rocstories import ROC_TEST, _rocstories
     labels = _rocstories(os.path.join(roc, ROC_TEST))[3]
     test_acc = 100.0 * np.mean(np.asarray(preds) == np.asarray(labels))
     best_valid = max(e["va_acc"] for e in read_log(tmp)[1:])

@@ -116,6 +116,16 @@ class Metric:
     name: str
     fn: Callable
     low: float = 0.0
+    title: str = ""  # how --analysis prints it ("Accuracy"); default the name
+
+    @property
+    def display(self):
+        return self.title or self.name
+
+    @property
+    def key(self):
+        """Its name in result files and reproduce's table: "accuracy", "f1", ..."""
+        return self.display.lower().replace(" ", "_").replace(".", "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +158,8 @@ class Task:
     analysis: the labelled splits `--analysis` reports besides the valid one
         (test sets with public labels, the second MNLI dev set).
     groups: subsets the metrics are also reported on (RACE: middle, high).
-    paper: the paper's numbers, {"<split> <metric>": value}, for reproduce's table.
+    paper: the paper's numbers, {"<split> <metric>": value}, for reproduce's table
+        (split "test" of a GLUE task: the GLUE server's hidden test set).
     """
     name: str
     folder: str
@@ -168,6 +179,14 @@ class Task:
     analysis: Tuple[str, ...] = ()
     groups: Tuple[str, ...] = ()
     paper: dict = dataclasses.field(default_factory=dict)
+    title: Optional[str] = None  # how --analysis names it (default: the name)
+    # Other reference figures for reproduce's table: {row name: (what it is, value)},
+    # on the same split and metric as the first paper number.
+    references: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def display(self):
+        return self.title or self.name
 
     @property
     def main_metric(self):

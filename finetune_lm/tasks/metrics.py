@@ -49,8 +49,8 @@ def _spearman(pred, labels):
     return _pearson(_ranks(pred), _ranks(labels))
 
 
-ACCURACY = Metric("acc", _accuracy)
-F1 = Metric("f1", _f1)
-MATTHEWS = Metric("mcc", _matthews, low=-100.0)
-PEARSON = Metric("pearson", _pearson, low=-100.0)
-SPEARMAN = Metric("spearman", _spearman, low=-100.0)
+ACCURACY = Metric("acc", _accuracy, title="Accuracy")
+F1 = Metric("f1", _f1, title="F1")
+MATTHEWS = Metric("mcc", _matthews, low=-100.0, title="Matthews corr")
+PEARSON = Metric("pearson", _pearson, low=-100.0, title="Pearson")
+SPEARMAN = Metric("spearman", _spearman, low=-100.0, title="Spearman")
