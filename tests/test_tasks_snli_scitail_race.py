@@ -497,7 +497,7 @@ def test_race_missing_folders(tmp_path):
 
 def test_declarations():
     for module, name, folder, n_out in ((snli, "snli", "snli_1.0", 3),
-                                        (scitail, "scitail", "tsv_format", 2)):
+                                        (scitail, "scitail", os.path.join("SciTailV1.1", "tsv_format"), 2)):
         (task,) = module.TASKS
         assert get_task(name) is task
         assert (task.name, task.folder, task.n_seq, task.head, task.n_out) == (

@@ -45,7 +45,7 @@ def load(data_dir):
 
 TASKS = [Task(
     name="scitail",
-    folder="tsv_format",
+    folder=os.path.join("SciTailV1.1", "tsv_format"),
     source=SOURCE,
     load=load,
     fields=("premise", "hypothesis"),
