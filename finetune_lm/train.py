@@ -35,52 +35,100 @@ import numpy as np
 from . import release
 from .errors import UserError
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default after its meaning; on/off switches and the options whose
+    default is computed (None) say it in words."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+EPILOG = ("Bad input stops with one `error:` line and exit status 2; Ctrl-C stops with one "
+          "line naming the checkpoint that the same command resumes from. TensorFlow's own "
+          "start-up logs are hidden: set TF_CPP_MIN_LOG_LEVEL (e.g. TF_CPP_MIN_LOG_LEVEL=0) "
+          "to see them.")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=EPILOG,
+                                formatter_class=_HelpFormatter)
     # The original's flags, defaults and meanings.
-    p.add_argument("--desc", type=str, default=None, help="run name (default: --dataset)")
-    p.add_argument("--dataset", type=str, default=None, help="task name, e.g. rocstories")
-    p.add_argument("--log_dir", type=str, default="log/")
-    p.add_argument("--save_dir", type=str, default="save/")
+    p.add_argument("--desc", type=str, default=None,
+                   help="run name: of the log, checkpoint and best_params.jl (None: --dataset)")
+    p.add_argument("--dataset", type=str, default=None,
+                   help="task to fine-tune on, e.g. rocstories (required)")
+    p.add_argument("--log_dir", type=str, default="log/",
+                   help="folder of <desc>.jsonl, the run's log, and its TensorBoard events")
+    p.add_argument("--save_dir", type=str, default="save/",
+                   help="folder of <desc>/: the checkpoint and best_params.jl")
     p.add_argument("--data_dir", type=str, default=None,
-                   help="folder of the task's files (default: datasets/<dataset>/)")
-    p.add_argument("--submission_dir", type=str, default="submission/")
-    p.add_argument("--submit", action="store_true")
-    p.add_argument("--analysis", action="store_true")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--n_iter", type=int, default=3)
-    p.add_argument("--n_batch", type=int, default=8)
-    p.add_argument("--max_grad_norm", type=int, default=1)
-    p.add_argument("--lr", type=float, default=6.25e-5)
-    p.add_argument("--lr_warmup", type=float, default=0.002)
-    p.add_argument("--n_ctx", type=int, default=512)
-    p.add_argument("--n_embd", type=int, default=768)
-    p.add_argument("--n_head", type=int, default=12)
-    p.add_argument("--n_layer", type=int, default=12)
-    p.add_argument("--embd_pdrop", type=float, default=0.1)
-    p.add_argument("--attn_pdrop", type=float, default=0.1)
-    p.add_argument("--resid_pdrop", type=float, default=0.1)
-    p.add_argument("--clf_pdrop", type=float, default=0.1)
-    p.add_argument("--l2", type=float, default=0.01)
-    p.add_argument("--vector_l2", action="store_true")
-    p.add_argument("--n_gpu", type=int, default=4, help="towers of --n_batch examples per update")
-    p.add_argument("--opt", type=str, default="adam")
-    p.add_argument("--afn", type=str, default="gelu")
-    p.add_argument("--lr_schedule", type=str, default="warmup_linear")
+                   help="folder of the task's files (None: datasets/<task>/)")
+    p.add_argument("--submission_dir", type=str, default="submission/",
+                   help="folder of the test predictions that --submit writes")
+    p.add_argument("--submit", action="store_true",
+                   help="keep the best parameters (best_params.jl) and predict the test set")
+    p.add_argument("--analysis", action="store_true",
+                   help="print the best valid and the test scores (needs --submit)")
+    p.add_argument("--seed", type=int, default=42,
+                   help="seed of every random draw (0 .. 2**32 - 1)")
+    p.add_argument("--n_iter", type=int, default=3, help="epochs")
+    p.add_argument("--n_batch", type=int, default=8, help="examples per tower")
+    p.add_argument("--max_grad_norm", type=float, default=1,
+                   help="clip the gradients' global norm to this (0: no clipping)")
+    p.add_argument("--lr", type=float, default=6.25e-5, help="peak learning rate of Adam")
+    p.add_argument("--lr_warmup", type=float, default=0.002,
+                   help="fraction of the updates over which the learning rate rises from 0 "
+                        "(0 < x <= 1)")
+    p.add_argument("--n_ctx", type=int, default=512,
+                   help="most tokens per input; the data may fix a shorter context")
+    p.add_argument("--n_embd", type=int, default=768, help="model width")
+    p.add_argument("--n_head", type=int, default=12,
+                   help="attention heads (must divide --n_embd)")
+    p.add_argument("--n_layer", type=int, default=12, help="transformer blocks")
+    p.add_argument("--embd_pdrop", type=float, default=0.1, help="dropout of the embeddings")
+    p.add_argument("--attn_pdrop", type=float, default=0.1,
+                   help="dropout of the attention weights")
+    p.add_argument("--resid_pdrop", type=float, default=0.1,
+                   help="dropout of the residual branches")
+    p.add_argument("--clf_pdrop", type=float, default=0.1,
+                   help="dropout before the classifier")
+    p.add_argument("--l2", type=float, default=0.01,
+                   help="decoupled L2 weight decay of the matrices")
+    p.add_argument("--vector_l2", action="store_true",
+                   help="also decay the vectors (biases, gains)")
+    p.add_argument("--n_gpu", type=int, default=4,
+                   help="towers of --n_batch examples per update, spread over the GPUs (or "
+                        "--cpu_devices) present")
+    p.add_argument("--opt", type=str, default="adam", help="optimiser (adam only)")
+    p.add_argument("--afn", type=str, default="gelu",
+                   help="activation of the MLPs: gelu, relu or swish")
+    p.add_argument("--lr_schedule", type=str, default="warmup_linear",
+                   help="warmup_linear, warmup_cosine or warmup_constant")
     p.add_argument("--encoder_path", type=str, default=None,
-                   help="default: <params_dir>/encoder_bpe_40000.json")
+                   help="BPE encoder (None: <params_dir>/encoder_bpe_40000.json)")
     p.add_argument("--bpe_path", type=str, default=None,
-                   help="default: <params_dir>/vocab_40000.bpe")
-    p.add_argument("--n_transfer", type=int, default=12)
-    p.add_argument("--lm_coef", type=float, default=0.5)
-    p.add_argument("--b1", type=float, default=0.9)
-    p.add_argument("--b2", type=float, default=0.999)
-    p.add_argument("--e", type=float, default=1e-8)
+                   help="BPE merges (None: <params_dir>/vocab_40000.bpe)")
+    p.add_argument("--n_transfer", type=int, default=12,
+                   help="layers loaded from --params_dir (-1: load nothing, train from "
+                        "scratch; needs only the two vocabulary files)")
+    p.add_argument("--lm_coef", type=float, default=0.5,
+                   help="weight of the language-model loss beside the task's (>= 0)")
+    p.add_argument("--b1", type=float, default=0.9, help="Adam's beta1")
+    p.add_argument("--b2", type=float, default=0.999, help="Adam's beta2")
+    p.add_argument("--e", type=float, default=1e-8, help="Adam's epsilon")
     # Added here.
     p.add_argument("--params_dir", type=str, default="params/",
-                   help="folder of the released GPT-1 files (python -m finetune_lm.download)")
+                   help="folder of the GPT-1 weights and vocabulary (python -m "
+                        "finetune_lm.download), verified against the release's ids or the "
+                        "folder's own manifest.json")
+    p.add_argument("--unverified_weights", action="store_true",
+                   help="load weights in the released format that are not the release "
+                        "(converted, re-saved) without checking them; prints a warning")
     p.add_argument("--cpu_devices", type=int, default=0,
-                   help="split the CPU into N logical devices for the towers (no-GPU testing)")
+                   help="split the CPU into N logical devices for the towers (no-GPU "
+                        "testing; 0: no split)")
     p.add_argument("--xla", dest="xla", action="store_true", default=True,
                    help="compile the update with XLA (the default)")
     p.add_argument("--no_xla", dest="xla", action="store_false",
@@ -93,7 +141,7 @@ def build_parser():
                    help="folder of the encoded inputs, reused by any run on the same texts "
                         "and vocabulary ('' to encode every time)")
     p.add_argument("--save_every", type=int, default=0,
-                   help="also checkpoint every N updates (default 0: at epoch ends only; a "
+                   help="also checkpoint every N updates (0: at epoch ends only; a "
                         "full-size checkpoint is about 1.4 GB: parameters, Adam m and v)")
     return p
 
@@ -127,18 +175,59 @@ def check_args(args):
     if args.n_transfer != -1 and args.n_ctx > release.N_POSITIONS:
         raise UserError("--n_ctx %d is more than the %d positions of the released weights "
                         "(use --n_transfer -1 to train from scratch)" % (args.n_ctx, release.N_POSITIONS))
+    if not 0 <= args.seed <= 2 ** 32 - 1:
+        raise UserError("--seed %d: expected 0 .. 2**32 - 1 (%d), the seeds numpy's generator "
+                        "takes" % (args.seed, 2 ** 32 - 1))
+    import math
+    for flag, ok, expected in (
+            ("lr", args.lr > 0, "a positive learning rate"),
+            ("lr_warmup", 0 < args.lr_warmup <= 1,
+             "the fraction of the updates spent warming up, in (0, 1]"),
+            ("lm_coef", args.lm_coef >= 0, "a weight of 0 (no LM loss) or more"),
+            ("max_grad_norm", args.max_grad_norm >= 0, "0 (no clipping) or a positive norm"),
+            ("l2", args.l2 >= 0, "0 (no weight decay) or more"),
+            ("b1", 0 <= args.b1 < 1, "0 <= b1 < 1"), ("b2", 0 <= args.b2 < 1, "0 <= b2 < 1"),
+            ("e", args.e > 0, "a small positive number"),
+            ("embd_pdrop", 0 <= args.embd_pdrop < 1, "a dropout rate in [0, 1)"),
+            ("attn_pdrop", 0 <= args.attn_pdrop < 1, "a dropout rate in [0, 1)"),
+            ("resid_pdrop", 0 <= args.resid_pdrop < 1, "a dropout rate in [0, 1)"),
+            ("clf_pdrop", 0 <= args.clf_pdrop < 1, "a dropout rate in [0, 1)")):
+        value = getattr(args, flag)
+        if not (ok and math.isfinite(value)):
+            raise UserError("--%s %g: expected %s" % (flag, value, expected))
+    if args.cpu_devices < 0:
+        raise UserError("--cpu_devices %d: expected 0 (no split) or a number of logical CPU "
+                        "devices" % args.cpu_devices)
+    if args.cpu_devices > 1 and args.n_gpu % args.cpu_devices:
+        divisors = [d for d in range(1, args.n_gpu + 1) if args.n_gpu % d == 0]
+        raise UserError("--n_gpu %d towers cannot be spread evenly over --cpu_devices %d "
+                        "devices: expected --cpu_devices one of %s, or --n_gpu a multiple of %d"
+                        % (args.n_gpu, args.cpu_devices, ", ".join(map(str, divisors)),
+                           args.cpu_devices))
+    if args.analysis and not args.submit:
+        raise UserError("--analysis needs --submit: it scores the test predictions that "
+                        "--submit writes; add --submit")
     args.desc = args.desc or args.dataset
     args.data_dir = args.data_dir or os.path.join("datasets", TASKS[args.dataset].folder)
     args.encoder_path = args.encoder_path or os.path.join(args.params_dir, release.ENCODER_FILE)
     args.bpe_path = args.bpe_path or os.path.join(args.params_dir, release.BPE_FILE)
-    if args.n_transfer != -1:
-        # Fail before the slow encoding when weights are missing.
-        from .download import missing_files
-        missing = missing_files(args.params_dir)
-        if missing:
-            raise UserError("%s is incomplete, missing %s: run `%s --dest %s`"
-                            % (args.params_dir, ", ".join(missing), release.DOWNLOAD_COMMAND,
-                               args.params_dir))
+    # Before any slow work (encoding, compilation, training): the files the run reads
+    # are there, the folders it writes are writable, the weights verify.
+    from .checkpoint import check_writable
+    from .download import missing_inputs
+    if os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+        raise UserError("--data_dir %s is a file; expected the folder of the %s files"
+                        % (args.data_dir, args.dataset))
+    problem = missing_inputs(args.data_dir, TASKS[args.dataset].source, args.params_dir,
+                             args.n_transfer, args.encoder_path, args.bpe_path)
+    if problem:
+        raise UserError(problem)
+    check_writable(args.log_dir, "--log_dir")
+    check_writable(args.save_dir, "--save_dir")
+    if args.submit:
+        check_writable(args.submission_dir, "--submission_dir")
+    from .weights import verify_params_dir
+    verify_params_dir(args.params_dir, args.n_transfer, getattr(args, "unverified_weights", False))
     return args
 
 
@@ -161,6 +250,7 @@ def prepare(args, verbose=True, cache=None):
     else:
         splits = task.load(args.data_dir)
         inputs.check_splits(task, splits, args.data_dir)
+        check_batch(args, task, len(splits["train"]))  # before the slow encoding
         n_vocab, n_ctx, specials, data = inputs.prepare_task(
             task, splits, args.encoder_path, args.bpe_path, args.n_ctx,
             cache_dir=getattr(args, "cache_dir", None) or None, verbose=verbose)
@@ -168,10 +258,6 @@ def prepare(args, verbose=True, cache=None):
             cache[key] = (n_vocab, n_ctx, specials, data)
     n_train = len(data["train"])
     n_per_update = args.n_batch * args.n_gpu
-    if n_train < n_per_update:
-        raise UserError("--n_batch %d x --n_gpu %d = %d examples per update, but the training "
-                        "set of %s has %d: no update would run; expected at most %d"
-                        % (args.n_batch, args.n_gpu, n_per_update, task.name, n_train, n_train))
     hp = HParams(
         n_vocab=n_vocab, n_special=len(specials), n_ctx=n_ctx, n_embd=args.n_embd,
         n_head=args.n_head, n_layer=args.n_layer, embd_pdrop=args.embd_pdrop,
@@ -184,6 +270,15 @@ def prepare(args, verbose=True, cache=None):
         n_batch=args.n_batch, n_gpu=args.n_gpu, seed=args.seed, xla=args.xla,
         compute_dtype=args.compute_dtype)
     return hp, data
+
+
+def check_batch(args, task, n_train):
+    """At least one update per epoch."""
+    n_per_update = args.n_batch * args.n_gpu
+    if n_train < n_per_update:
+        raise UserError("--n_batch %d x --n_gpu %d = %d examples per update, but the training "
+                        "set of %s has %d: no update would run; expected at most %d"
+                        % (args.n_batch, args.n_gpu, n_per_update, task.name, n_train, n_train))
 
 
 def _split_cpu(towers, n):
@@ -410,10 +505,24 @@ def check_finite(n_updates, clf_losses, grad_norm, ckpt_dir, last_saved):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from .quiet import quiet
+    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
     try:
         check_args(args)
         run(args)
     except UserError as err:
         print("error: %s" % err, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        from .checkpoint import interrupted_message
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")  # past a progress bar cut short
+        desc = args.desc or args.dataset or ""
+        print("error: %s" % interrupted_message(os.path.join(args.save_dir, desc, "checkpoint")),
+              file=sys.stderr)
+        return 2
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -138,3 +138,43 @@ def test_multiple_choice_race(tmp_path, capsys):
     assert results["figures"]["test_accuracy"] == test["acc"]
     assert set(np.round(np.array([test["middle acc"] * nm, test["high acc"] * nh]) / 100, 6)) <= set(
         np.round(np.arange(0, 200), 6))
+
+
+def test_bad_row_is_one_error_line_and_writes_nothing(tmp_path, capsys):
+    src, d = data_dir("glue/RTE"), tmp_path / "RTE"
+    d.mkdir()
+    for name, n in (("train.tsv", 20), ("dev.tsv", 8), ("test.tsv", 8)):
+        head_lines(os.path.join(src, name), str(d / name), n)
+    with open(str(d / "dev.tsv"), "a", encoding="utf-8") as f:
+        f.write("9\tA premise.\tA hypothesis.\tmaybe\n")
+    out = tmp_path / "out"
+    argv = ["--dataset", "rte", "--data_dir", str(d), "--params_dir", data_dir("gpt1"),
+            "--log_dir", str(out / "log"), "--save_dir", str(out / "save"),
+            "--submission_dir", str(out / "submission"), "--cache_dir", ""]
+    assert train.main(argv + TINY) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert "dev.tsv, line 10" in err[0] and "'maybe'" in err[0] and "not_entailment" in err[0]
+    assert not [f for _, _, files in os.walk(str(out)) for f in files]  # no output file
+    # More examples per update than the training set holds: refused, not 0 updates.
+    (d / "dev.tsv").write_text((d / "dev.tsv").read_text().rsplit("9\t", 1)[0])
+    assert train.main(argv + TINY + ["--n_batch", "2000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--n_batch 2000" in err[0] and "20" in err[0]
+    assert not [f for _, _, files in os.walk(str(out)) for f in files]
+
+
+def test_reproduce_table_for_a_task_without_public_test_labels(tmp_path):
+    from finetune_lm import reproduce
+    task = get_task("mrpc")
+    results = [{"seed": s, "desc": "mrpc_seed%d" % s, "valid_f1": v}
+               for s, v in ((42, 80.0), (43, 84.0), (44, 82.0))]
+    csv_path, md_path = reproduce.write_table(results, "mrpc", str(tmp_path), task)
+    rows = read_tsv(csv_path)  # a CSV: one field per line here
+    text = open(md_path).read()
+    assert rows[0] == ["seed,desc,valid_f1,test (no public labels: GLUE server)"]
+    assert "| median | 82.00 |  |" in text and "82.3" in text
+    assert reproduce.summary(results, task)["median"] == (82.0, None)
+    roc = get_task("rocstories")
+    assert reproduce.columns(roc) == ("valid_accuracy", "test_accuracy", "test Accuracy")
+    assert [r[0] for r in reproduce.paper_rows(roc)] == ["paper", "original_median"]
