@@ -154,8 +154,8 @@ class Trainer:
                 scalar_summary("train/cost", tr_cost)
                 scalar_summary("valid/cost", va_cost)
                 for m in task.metrics:
-                    scalar_summary("train/" + m.name, tr_m[m.name])
-                    scalar_summary("valid/" + m.name, va_m[m.name])
+                    scalar_summary("train/" + m.key, tr_m[m.name])
+                    scalar_summary("valid/" + m.key, va_m[m.name])
             self.writer.flush()
         main = task.main_metric.name
         print("%d %d %.3f %.3f %.2f %.2f" % (n_epochs, self.n_updates, tr_cost, va_cost,

@@ -134,7 +134,8 @@ def test_multiple_choice_race(tmp_path, capsys):
     for key in ("acc", "middle acc", "high acc"):
         assert any(("RACE Test%s Accuracy:" % ("" if key == "acc" else " " + key.split()[0])) in
                    line and line.endswith("%.2f" % test[key]) for line in stdout.splitlines())
-    assert not os.path.exists(str(out / "submission"))  # public labels: no submission file
+    # Public labels: no submission file.
+    assert not [f for _, _, files in os.walk(str(out / "submission")) for f in files]
     assert results["figures"]["test_accuracy"] == test["acc"]
     assert set(np.round(np.array([test["middle acc"] * nm, test["high acc"] * nh]) / 100, 6)) <= set(
         np.round(np.arange(0, 200), 6))
