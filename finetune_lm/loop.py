@@ -60,7 +60,7 @@ def epoch_order(n):
 
 def progress(iterable, **kwargs):
     from tqdm import tqdm
-    return tqdm(iterable, ncols=80, leave=False, file=sys.stderr, **kwargs)
+    return tqdm(iterable, ncols=100, leave=False, file=sys.stderr, **kwargs)
 
 
 def batches_ahead(enc, rows_list, hp, depth=2):
@@ -114,6 +114,11 @@ def evaluate(task, predict, enc, hp, rows=None, desc="eval"):
     labels = enc.labels if rows is None else enc.labels[np.asarray(rows)]
     preds = task.predictions(logits)
     return float(np.sum(losses)) / len(labels), scores(task, preds, labels)
+
+
+def _hms(seconds):
+    seconds = int(seconds)
+    return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
 class Trainer:
@@ -172,6 +177,8 @@ class Trainer:
         from .checkpoint import scalar_summary
         hp, tr = self.hp, self.data["train"]
         self.n_updates = n_updates
+        n_total = (len(tr) // hp.n_batch_train) * n_iter
+        t_start, n_start = None, n_updates
         for n_epochs in range(first_epoch, n_iter):
             if order is None:
                 order = epoch_order(len(tr))
@@ -182,6 +189,12 @@ class Trainer:
             for i, (X, M, Y) in enumerate(bar, start=first_batch):
                 _, clf_losses, grad_norm, lr = self.train_step(X, M, Y)
                 self.n_updates += 1
+                if t_start is None:  # timed from the second update: the first compiles
+                    t_start, n_start = time.time(), self.n_updates
+                elif self.n_updates > n_start:
+                    per_update = (time.time() - t_start) / (self.n_updates - n_start)
+                    bar.set_postfix_str("run ETA %s" % _hms(per_update * (n_total - self.n_updates)),
+                                        refresh=False)
                 if self.check:
                     self.check(self.n_updates, clf_losses, grad_norm)
                 if self.writer is not None:
