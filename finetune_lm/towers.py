@@ -248,9 +248,18 @@ def mgpu_predict(state, n_batch_eval=None):
     n_eval = n_batch_eval or hp.n_batch_train
     n_eval = -(-n_eval // n_rep) * n_rep
 
+    def forward(X, M, Y):
+        logits, losses, _ = model(state.params, X, M, Y, hp, rng=None, lm=False)
+        return logits, losses
+
+    if hp.xla and not _single(strategy):
+        # The forward pass alone is compiled: with the all-gather inside, XLA placed
+        # replica 1's call on device 0, away from its variables (as mgpu_train's tower).
+        forward = tf.function(forward, jit_compile=True, autograph=False)
+
     def replica_predict(X, M, Y):
         ctx = tf.distribute.get_replica_context()
-        logits, losses, _ = model(state.params, X, M, Y, hp, rng=None, lm=False)
+        logits, losses = forward(X, M, Y)
         return ctx.all_gather(logits, axis=0), ctx.all_gather(losses, axis=0)
 
     if _single(strategy):
@@ -264,9 +273,6 @@ def mgpu_predict(state, n_batch_eval=None):
         def step(inputs):
             return fn(*inputs)
     else:
-        if hp.xla:
-            replica_predict = tf.function(replica_predict, jit_compile=True, autograph=False)
-
         @functools.partial(tf.function, autograph=False)
         def step(inputs):
             return strategy.run(replica_predict, args=inputs)
@@ -285,3 +291,84 @@ def mgpu_predict(state, n_batch_eval=None):
         return np.concatenate(logits, 0), np.concatenate(losses, 0)
 
     return predict
+
+
+def lm_train(state):
+    """mgpu_train for the language model alone (finetune_lm.pretrain): a function
+    X [n_gpu * n_batch, n_ctx, 2] -> (loss, grad_norm, lr) doing one update.
+
+    `state` holds the transformer's variables only (no task head), with Adam's m, v, t.
+    Tower i takes windows i*n_batch .. (i+1)*n_batch - 1 and draws its dropout from
+    (seed, update, i), as in mgpu_train; its loss is the mean next-token loss over its
+    windows under the softmax over the vocabulary's rows of we (not the special or
+    position rows); the update's gradient and loss are the means over the towers."""
+    from .model import lm_losses, transformer
+    hp, strategy = state.hp, state.strategy
+    n_rep = strategy.num_replicas_in_sync
+    k, nb = hp.n_gpu // n_rep, hp.n_batch
+    variables = state.variables
+    single = _single(strategy)
+    scale = _loss_scale(hp)
+
+    def tower(X, rng):
+        with tf.GradientTape() as tape:
+            h, we = transformer(state.params, X, hp, rng)
+            M = tf.ones(tf.shape(X)[:2], tf.float32)
+            loss = tf.reduce_mean(lm_losses(h, we[:hp.n_vocab], X, M, hp))
+            scaled = loss * scale if scale != 1 else loss
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
+        if scale != 1:
+            grads = [g / scale for g in grads]
+        return grads, loss
+
+    if hp.xla and not single:
+        tower = tf.function(tower, jit_compile=True, autograph=False)
+
+    def towers_grads(X, first):
+        """This replica's k towers one after another (a while loop), summed in order."""
+        update = tf.cast(state.t, tf.int64)
+        Xt = tf.reshape(X, [k, nb] + X.shape.as_list()[1:])
+
+        def one(j):
+            return tower(Xt[j], tower_rng(hp.seed, update, hp.n_gpu,
+                                          first + tf.cast(j, tf.int64)))
+
+        if k == 1:
+            return one(0)
+
+        def body(j, grads, loss):
+            g, l = one(j)
+            return j + 1, [a + b for a, b in zip(grads, g)], loss + l
+
+        _, grads, loss = tf.while_loop(
+            lambda j, *_: j < k, body,
+            (tf.constant(0), [tf.zeros_like(v) for v in variables], tf.constant(0.0)))
+        return grads, loss
+
+    def replica_step(X):
+        ctx = tf.distribute.get_replica_context()
+        first = tf.cast(ctx.replica_id_in_sync_group, tf.int64) * k
+        grads, loss = towers_grads(X, first)
+        grads = average_grads(grads, hp.n_gpu)
+        loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss) / hp.n_gpu
+        gnorm, lr = adam(variables, grads, state.m, state.v, state.t, hp)
+        return loss, gnorm, lr
+
+    if single and hp.xla:
+        step = tf.function(replica_step, jit_compile=True, autograph=False)
+    else:
+        @functools.partial(tf.function, autograph=False)
+        def step(inputs):
+            return strategy.run(replica_step, args=inputs)
+
+    def train(X):
+        if len(X) != hp.n_batch_train:
+            raise ValueError("X has %d windows; expected n_batch * n_gpu = %d"
+                             % (len(X), hp.n_batch_train))
+        if single and hp.xla:
+            out = step(tf.convert_to_tensor(X))
+        else:
+            out = step(_slices(strategy, (X,), k * nb))
+        return tuple(float(_local(strategy, o).numpy()) for o in out)
+
+    return train

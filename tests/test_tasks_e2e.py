@@ -179,3 +179,20 @@ def test_reproduce_table_for_a_task_without_public_test_labels(tmp_path):
     roc = get_task("rocstories")
     assert reproduce.columns(roc) == ("valid_accuracy", "test_accuracy", "test Accuracy")
     assert [r[0] for r in reproduce.paper_rows(roc)] == ["paper", "original_median"]
+
+
+def test_two_devices_with_xla_soft_targets(tmp_path):
+    """Towers on 2 logical CPUs, compiled by XLA, with STS-B's soft targets: training and
+    prediction across replicas (a subprocess: the CPU is split before TF starts)."""
+    from conftest import run_train
+    src, d = data_dir("glue/STS-B"), tmp_path / "STS-B"
+    d.mkdir()
+    for name, n in (("train.tsv", 24), ("dev.tsv", 12), ("test.tsv", 10)):
+        head_lines(os.path.join(src, name), str(d / name), n)
+    args = ["--dataset", "stsb", "--data_dir", str(d), "--params_dir", data_dir("gpt1"),
+            "--cpu_devices", "2"] + [a for a in TINY if a != "--no_xla"]
+    proc = run_train(args, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on 2 devices" in proc.stdout and "STS-B Valid Pearson:" in proc.stdout
+    rows = read_tsv(tmp_path / "submission" / "STS-B.tsv")
+    assert len(rows) == 11 and all(0 <= float(r[1]) <= 5 for r in rows[1:])
