@@ -4,11 +4,15 @@
     python -m finetune_lm.bench --n_gpu 4             # the original's 32 x 2 x 77
     python -m finetune_lm.bench --n_layer 2 --n_embd 32 --n_head 4 --n_vocab 100  # tiny
 
-Prints one `name: value` line per figure: tokens per second, FLOPs per step
-(counted analytically: the matmuls of the forward pass, LM head included, times
-3 for forward + backward), the achieved FLOP/s, the same device's matmul
-throughput measured in this run and the ratio of the two, peak memory and the
-time to the first step (tracing and compilation).
+Prints one `name: value` line per figure: the CPU (model name and vector
+extensions, from /proc/cpuinfo), tokens per second, FLOPs per step (counted
+analytically: the matmuls of the forward pass, LM head included, times 3 for
+forward + backward), the achieved FLOP/s, the same device's matmul throughput
+measured in this run and the ratio of the two, peak memory and the time to the
+first step (tracing and compilation). The reference matmul is the fastest of a few
+square sizes (1024, 2048, 4096 on a CPU; 4096, 8192 on a GPU), timed once each
+before the steps: the device's real peak; that size is then timed beside each step.
+Bad flags stop with one `error:` line and exit status 2.
 """
 
 import argparse
@@ -21,9 +25,10 @@ import time
 import numpy as np
 
 from . import malloc
+from .errors import UserError
 from .hparams import HParams
 
-FIGURES = ("device", "config", "first_step_s", "step_s", "tokens_per_s", "flops_per_step",
+FIGURES = ("device", "cpu", "config", "first_step_s", "step_s", "tokens_per_s", "flops_per_step",
            "achieved_flops", "matmul_flops", "fraction_of_matmul", "peak_memory_bytes",
            "peak_memory_train_bytes", "eval_examples_per_s", "loss")
 
@@ -51,8 +56,9 @@ def build_parser():
                    help="split the CPU into N logical devices for the towers")
     p.add_argument("--intra_op", type=int, default=None, help="TF intra-op threads")
     p.add_argument("--inter_op", type=int, default=None, help="TF inter-op threads")
-    p.add_argument("--matmul_n", type=int, default=None,
-                   help="side of the square reference matmul (default 2048 CPU, 8192 GPU)")
+    p.add_argument("--matmul_n", type=int, nargs="+", default=None,
+                   help="sides of the square reference matmuls, the fastest kept (default "
+                        "1024 2048 4096 on a CPU, 4096 8192 on a GPU)")
     p.add_argument("--eval", dest="eval", action="store_true", default=True,
                    help="also time mgpu_predict (default)")
     p.add_argument("--no_eval", dest="eval", action="store_false")
@@ -108,28 +114,76 @@ def step_flops(hp, n_examples, lm=True, backward=True):
 
 def matmul_benchmark(device, dtype, n, reps=3):
     """A function measuring the median throughput (FLOP/s) of `reps` n x n x n matmuls
-    of `dtype` on `device`."""
+    of `dtype` on `device`. Its operands exist only while it measures, so that they
+    add nothing to the memory the steps timed between two measurements see."""
     import tensorflow as tf
-    with tf.device(device):
-        a = tf.cast(tf.random.normal([n, n]), dtype)
-        b = tf.cast(tf.random.normal([n, n]), dtype)
+
+    def operands():
+        with tf.device(device):
+            return (tf.cast(tf.random.normal([n, n]), dtype),
+                    tf.cast(tf.random.normal([n, n]), dtype))
 
     @tf.function
     def mm(a, b):
         with tf.device(device):
             return tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32))
 
-    mm(a, b).numpy()
+    mm(*operands()).numpy()
 
     def measure():
+        a, b = operands()
+        mm(a, b).numpy()  # first touch of the new operands, untimed
         times = []
         for _ in range(reps):
             t0 = time.perf_counter()
             mm(a, b).numpy()
             times.append(time.perf_counter() - t0)
+        del a, b
         return 2.0 * n ** 3 / statistics.median(times)
 
     return measure
+
+
+# Vector extensions worth naming beside a CPU figure, in /proc/cpuinfo's spelling.
+CPU_EXTENSIONS = ("sse4_2", "avx", "avx2", "fma", "avx_vnni", "avx512f", "avx512bw",
+                  "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+                  "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
+
+
+def cpu_info(path="/proc/cpuinfo"):
+    """'<model name>; vector extensions: avx2 fma ...' from /proc/cpuinfo, 'unknown'
+    where it cannot be read (not Linux)."""
+    import platform
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return "%s; vector extensions: unknown" % (platform.processor() or platform.machine()
+                                                  or "unknown")
+    name, flags = None, set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key == "model name" and name is None:
+            name = " ".join(value.split())
+        elif key in ("flags", "features") and not flags:
+            flags = set(value.split())
+    have = [x for x in CPU_EXTENSIONS if x in flags]
+    return "%s; vector extensions: %s" % (name or platform.machine() or "unknown",
+                                          " ".join(have) if have else (
+                                              "none of " + " ".join(CPU_EXTENSIONS[:6])
+                                              if flags else "unknown"))
+
+
+def best_matmul(device, dtype, sizes, reps=3):
+    """The fastest of the square matmuls of `sizes` (each timed once, median of `reps`):
+    (its measuring function, its size, [(size, FLOP/s)])."""
+    measured = []
+    for n in sizes:
+        measure = matmul_benchmark(device, dtype, n, reps)
+        measured.append((n, measure(), measure))
+    n, _, measure = max(measured, key=lambda m: m[1])
+    return measure, n, [(m[0], m[1]) for m in measured]
 
 
 def peak_memory(gpu):
@@ -156,7 +210,7 @@ def configure(args):
         tf.config.set_visible_devices([], "GPU")
     gpu = bool(tf.config.list_physical_devices("GPU"))
     if args.device == "gpu" and not gpu:
-        raise SystemExit("--device gpu: no GPU is visible")
+        raise UserError("--device gpu: no GPU is visible to TensorFlow")
     if args.intra_op is not None:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
     if args.inter_op is not None:
@@ -183,7 +237,7 @@ def run(args, out=print):
     fig_rss = _current_rss()
     train = towers.mgpu_train(state)
     batches = [synthetic_batch(hp, n, seed=s) for s in range(2)]
-    fig = {"device": "GPU" if gpu else "CPU (%d cores)" % os.cpu_count(),
+    fig = {"device": "GPU" if gpu else "CPU (%d cores)" % os.cpu_count(), "cpu": cpu_info(),
            "config": "%dx2x%d n_layer=%d n_embd=%d n_we=%d xla=%s compute_dtype=%s towers=%d "
                      "replicas=%d" % (n, hp.n_ctx, hp.n_layer, hp.n_embd, hp.n_we, hp.xla,
                                       hp.compute_dtype, hp.n_gpu,
@@ -196,7 +250,9 @@ def run(args, out=print):
     for i in range(args.warmup):
         train(*batches[(i + 1) % 2])
     dtype = tf.float32 if not gpu else getattr(tf, hp.compute_dtype)
-    mm = matmul_benchmark("/GPU:0" if gpu else "/CPU:0", dtype, args.matmul_n or (8192 if gpu else 2048))
+    sizes = args.matmul_n or ((4096, 8192) if gpu else (1024, 2048, 4096))
+    mm, fig["matmul_n"], fig["matmul_sizes"] = best_matmul(
+        "/GPU:0" if gpu else "/CPU:0", dtype, sizes)
     flops = step_flops(hp, n)
     # Steps and reference matmuls alternate, so that both see the same machine load
     # (other processes share these cores): the fraction is the median of the pairs'.
@@ -234,16 +290,54 @@ def run(args, out=print):
         out("%s: %s" % (name, value))
     out("step_s_all: %s" % " ".join("%.4f" % t for t in times))
     out("matmul_flops_all: %s" % " ".join("%.4g" % m for m in mms))
+    out("matmul_n: %d (fastest of %s)" % (fig["matmul_n"], " ".join(
+        "%d: %.4g" % (n, f) for n, f in fig["matmul_sizes"])))
     out("rss_after_init_bytes: %d" % fig["rss_after_init_bytes"])
     return fig
 
 
+def check_args(args):
+    """One UserError naming the flag, before TensorFlow starts."""
+    for flag in ("steps", "n_batch", "n_gpu", "n_layer", "n_head", "n_embd", "n_vocab"):
+        if getattr(args, flag) < 1:
+            raise UserError("--%s %d: expected a positive integer" % (flag, getattr(args, flag)))
+    if args.n_embd % args.n_head:
+        raise UserError("--n_embd %d is not divisible by --n_head %d: expected a multiple of it"
+                        % (args.n_embd, args.n_head))
+    if args.n_ctx < 2:
+        raise UserError("--n_ctx %d: expected at least 2 tokens" % args.n_ctx)
+    if args.warmup < 0:
+        raise UserError("--warmup %d: expected 0 or more untimed steps" % args.warmup)
+    if not 0 <= args.pdrop < 1:
+        raise UserError("--pdrop %g: expected a dropout rate in [0, 1)" % args.pdrop)
+    if args.cpu_devices < 0:
+        raise UserError("--cpu_devices %d: expected 0 (no split) or more" % args.cpu_devices)
+    if args.cpu_devices > 1 and args.n_gpu % args.cpu_devices:
+        raise UserError("--n_gpu %d towers cannot be spread evenly over --cpu_devices %d "
+                        "devices: expected --n_gpu a multiple of --cpu_devices"
+                        % (args.n_gpu, args.cpu_devices))
+    for n in args.matmul_n or ():
+        if n < 1:
+            raise UserError("--matmul_n %d: expected positive matrix sides" % n)
+    if args.n_batch_eval is not None and args.n_batch_eval < 1:
+        raise UserError("--n_batch_eval %d: expected a positive integer" % args.n_batch_eval)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    run(args)
+    try:
+        check_args(args)
+        from .quiet import quiet
+        quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
+        run(args)
+    except UserError as err:
+        print("error: %s" % err, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 2
     return 0
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())

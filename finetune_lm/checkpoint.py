@@ -28,7 +28,7 @@ from .errors import UserError
 
 POINTER = "latest.json"
 # Flags that change nothing in the results: a resumed run may differ in these.
-RESUME_FREE_FLAGS = ("save_every",)
+RESUME_FREE_FLAGS = ("save_every", "unverified_weights")
 
 
 @contextlib.contextmanager
@@ -88,6 +88,16 @@ def read_json(path):
         return json.load(f)
 
 
+def _same_value(key, a, b):
+    """Path flags (names ending in _dir or _path) compare as normalised paths:
+    `save/` and `save`, `./data` and `data` name the same folder."""
+    if a == b:
+        return True
+    if key.endswith(("_dir", "_path")) and isinstance(a, str) and isinstance(b, str) and a and b:
+        return os.path.normpath(a) == os.path.normpath(b)
+    return False
+
+
 def differing_flags(saved, current, free=RESUME_FREE_FLAGS):
     """'--flag saved -> current' for each argument that differs (ignoring `free`)."""
     out = []
@@ -95,7 +105,7 @@ def differing_flags(saved, current, free=RESUME_FREE_FLAGS):
         if key in free:
             continue
         a, b = saved.get(key), current.get(key)
-        if a != b:
+        if not _same_value(key, a, b):
             out.append("--%s %s -> %s" % (key, json.dumps(a), json.dumps(b)))
     return out
 
@@ -106,6 +116,38 @@ def check_same_args(saved, current, where):
         raise UserError("%s was made with other arguments (%s); run with the same arguments "
                         "to resume, or use another --desc / delete it to start over"
                         % (where, "; ".join(diff)))
+
+
+def check_writable(folder, flag):
+    """Create `folder` (and its parents) and a temporary file in it, then remove the file:
+    a folder the run cannot write is refused before any slow work, naming the flag."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UserError("%s %s is a file; expected a folder to write into" % (flag, folder))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise UserError("%s %s: cannot create the folder (%s); expected a folder this user "
+                        "can write" % (flag, folder, err.strerror or err)) from None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write_test.")
+        os.close(fd)
+        os.remove(tmp)
+    except OSError as err:
+        raise UserError("%s %s is not writable (%s); expected a folder this user can write"
+                        % (flag, folder, err.strerror or err)) from None
+
+
+def interrupted_message(ckpt_dir):
+    """The one line for Ctrl-C: where the same command goes on from."""
+    try:
+        pointer = RunCheckpoint.read_pointer(ckpt_dir)
+    except UserError:
+        pointer = None
+    if pointer is not None:
+        return ("interrupted; re-run the same command to resume from %s (update %d)"
+                % (ckpt_dir, pointer["n_updates"]))
+    return ("interrupted before the first checkpoint (%s); re-run the same command to start "
+            "again" % ckpt_dir)
 
 
 def rng_state():

@@ -32,9 +32,72 @@ def _one_line(x):
 
 
 def missing_files(dest, files=None):
-    """Names in `files` (default: all release files) that are not present in `dest`."""
-    files = release.FILES if files is None else files
+    """Names in `files` that are not present in `dest`. By default: the 13 release files;
+    for a folder carrying its own manifest.json (weights that are not the release), the
+    weight files and whatever else the manifest lists (the vocabulary may live
+    elsewhere: --encoder_path, --bpe_path)."""
+    if files is None:
+        from .weights import WEIGHT_FILES, read_manifest
+        listed = read_manifest(dest) if os.path.isdir(dest) else None
+        if listed is None:
+            files = release.FILES
+        else:
+            files = [n for n in release.FILES if n in WEIGHT_FILES or n in listed]
+            files += sorted(n for n in listed if n not in files)
     return [name for name in files if not os.path.isfile(os.path.join(dest, name))]
+
+
+def data_missing(data_dir):
+    """True when `data_dir` is absent or holds nothing but README files and hidden ones
+    (datasets/<task>/ as the checkout ships it)."""
+    if not os.path.isdir(data_dir):
+        return True
+    return all(n.startswith(".") or n.lower().startswith("readme") for n in os.listdir(data_dir))
+
+
+def fetch_command(dest, names):
+    """The command that fetches `names` (release files) into `dest`: only the vocabulary
+    files when that is all that is missing, else the whole release (466 MB)."""
+    vocab = [release.ENCODER_FILE, release.BPE_FILE]
+    if names and all(n in vocab for n in names):
+        return "%s --files %s --dest %s" % (release.DOWNLOAD_COMMAND, " ".join(names), dest)
+    return "%s --dest %s" % (release.DOWNLOAD_COMMAND, dest)
+
+
+def missing_inputs(data_dir, data_source, params_dir, n_transfer, encoder_path, bpe_path):
+    """What a run lacks among its weights and vocabulary, as one message (None when
+    nothing is missing); with the data missing too, the message says both. (Missing
+    data alone is left to the task's loader, which names each file.)"""
+    from .weights import WEIGHT_FILES
+    needed = [] if n_transfer == -1 else list(WEIGHT_FILES)
+    missing = [n for n in missing_files(params_dir, needed)]
+    elsewhere = []
+    for flag, path, name in (("--encoder_path", encoder_path, release.ENCODER_FILE),
+                             ("--bpe_path", bpe_path, release.BPE_FILE)):
+        if os.path.isfile(path):
+            continue
+        if os.path.normpath(path) == os.path.normpath(os.path.join(params_dir, name)):
+            missing.append(name)
+        else:
+            elsewhere.append("%s %s not found" % (flag, path))
+    if not missing and not elsewhere:
+        return None
+    missing = [n for n in release.FILES if n in missing]
+    parts = []
+    if missing:
+        parts.append("%s is incomplete, missing %s: run `%s`%s"
+                     % (params_dir, ", ".join(missing), fetch_command(params_dir, missing),
+                        " (the vocabulary only: --n_transfer -1 loads no weights)"
+                        if n_transfer == -1 else ""))
+    parts += elsewhere
+    message = "; ".join(parts)
+    if data_missing(data_dir):
+        readme = os.path.join(data_dir, "README.md")
+        message = ("both the data and the model files are missing: %s holds no data (expected "
+                   "%s; see %s); and %s"
+                   % (data_dir, data_source,
+                      readme if os.path.isfile(readme) else "datasets/README.md", message))
+    return message
 
 
 def _url_for(base_url, name):
@@ -189,25 +252,33 @@ def download(dest=DEFAULT_DEST, base_url=release.BASE_URL, files=release.FILES, 
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog=release.DOWNLOAD_COMMAND,
-        description="Fetch the released GPT-1 files into DEST, verified by git blob id.")
+        description="Fetch the released GPT-1 files into DEST, verified by git blob id.",
+        epilog="Errors (HTTP, network, a file that does not verify) stop with one `error:` "
+               "line and exit status 2; so does Ctrl-C, and the same command resumes. "
+               "For a from-scratch run (train.py --n_transfer -1), only the vocabulary: "
+               "%s --files %s %s" % (release.DOWNLOAD_COMMAND, release.ENCODER_FILE,
+                                      release.BPE_FILE))
     p.add_argument("--dest", default=DEFAULT_DEST, help="destination folder (default: params)")
     p.add_argument("--base_url", default=release.BASE_URL,
                    help="URL prefix the file names are appended to (default: %(default)s)")
     p.add_argument("--files", nargs="+", default=list(release.FILES), metavar="NAME",
-                   choices=list(release.FILES), help="fetch only these release files")
+                   choices=list(release.FILES),
+                   help="fetch only these release files (default: all 13)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                    help="socket timeout in seconds (default: %(default)g)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    from .quiet import quiet
+    quiet(import_tf=False)  # the downloader never starts TensorFlow
     try:
         paths = download(args.dest, base_url=args.base_url, files=args.files,
                          progress=not args.no_progress, timeout=args.timeout)
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
-        return 1
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted; %s" % RERUN, file=sys.stderr)
-        return 130
+        return 2
     print("%d file(s) verified in %s" % (len(paths), args.dest))
     return 0
 

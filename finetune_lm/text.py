@@ -45,9 +45,12 @@ def add_special_tokens(encoder):
 
 
 def _missing(path, kind):
+    from finetune_lm.release import BPE_FILE, ENCODER_FILE
     return UserError(
-        "%s file %s not found: expected %s from the GPT-1 release (`%s` fetches it)"
-        % (kind, path, os.path.basename(path), DOWNLOAD_COMMAND))
+        "%s file %s not found: expected %s from the GPT-1 release (`%s --files %s %s --dest %s` "
+        "fetches just the two vocabulary files; without --files, the weights too)"
+        % (kind, path, os.path.basename(path), DOWNLOAD_COMMAND, ENCODER_FILE, BPE_FILE,
+           os.path.dirname(path) or "."))
 
 
 def _load_encoder(path):

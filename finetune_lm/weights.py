@@ -1,18 +1,34 @@
-"""Reading the released weights (`params/`) and the original's `best_params.jl`."""
+"""Reading the released weights (`params/`) and the original's `best_params.jl`.
 
+A weights folder is verified before it is loaded (and before any slow work:
+`verify_params_dir`, which train.py's check_args calls), in one of three ways:
+- the release (the default): every file against its upstream git blob id;
+- a folder carrying its own `manifest.json` (weights that are not the release, e.g.
+  written by pre-training): `{"files": {name: {"bytes": n, "sha256": hex}}}`, every
+  needed file listed there with its size and SHA-256;
+- `--unverified_weights`: no check, one warning line on stderr naming the folder.
+A folder verified (or accepted) once is not hashed again by `load_shards` while its
+files keep their size and modification time.
+"""
+
+import hashlib
 import json
 import os
+import sys
 
 import joblib
 import numpy as np
 
 from . import release
 from .errors import UserError
-from .model import BLOCK_PARAMS, param_shapes
+
+# model.py (TensorFlow) is imported where it is needed, so that the downloader can read
+# manifests without starting TensorFlow.
 
 
 def released_names(n_layer=release.N_LAYER):
     """Names of the 146 released arrays, in file order (positions first, then tokens)."""
+    from .model import BLOCK_PARAMS
     names = ["model/positions", "model/tokens"]
     for layer in range(n_layer):
         names += ["model/h%d/%s" % (layer, n) for n in BLOCK_PARAMS]
@@ -48,6 +64,7 @@ def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
         raise UserError("--n_ctx gives a context of %d but %s has %d positions"
                         % (hp.n_ctx, path, n_pos))
     expected = {"model/positions": [n_pos, hp.n_embd], "model/tokens": [hp.n_vocab, hp.n_embd]}
+    from .model import param_shapes
     model_shapes = param_shapes(hp)
     for name in released_names(n_transfer)[2:]:
         expected[name] = model_shapes[name]
@@ -58,25 +75,153 @@ def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
                                            expected[name]))
 
 
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = '{"files": {name: {"bytes": n, "sha256": hex}}}'
+WEIGHT_FILES = [release.SHAPES_FILE] + list(release.SHARD_FILES)
+UNVERIFIED_FLAG = "--unverified_weights"
+
+# realpath of a file -> (size, mtime_ns) when verify_params_dir checked it (or accepted
+# it unverified), so that load_shards does not hash the same unchanged file again.
+_ACCEPTED = {}
+
+
+def _stat_key(path):
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def _accept(path):
+    _ACCEPTED[os.path.realpath(path)] = _stat_key(path)
+
+
+def _accepted(path):
+    return _ACCEPTED.get(os.path.realpath(path)) == _stat_key(path)
+
+
+def sha256_file(path, chunk=1 << 22):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(params_dir):
+    """{name: {"bytes": n, "sha256": hex}} from `params_dir/manifest.json`, or None when
+    the folder carries no manifest (the release)."""
+    path = os.path.join(params_dir, MANIFEST)
+    if not os.path.lexists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as err:
+        raise UserError("%s cannot be read as JSON (%s): expected %s"
+                        % (path, " ".join(str(err).split()), MANIFEST_FORMAT)) from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise UserError("%s: expected %s" % (path, MANIFEST_FORMAT))
+    for name, entry in files.items():
+        ok = (isinstance(name, str) and name and os.path.basename(name) == name
+              and name not in (".", "..") and isinstance(entry, dict)
+              and type(entry.get("bytes")) is int and entry["bytes"] >= 0
+              and isinstance(entry.get("sha256"), str)
+              and len(entry["sha256"]) == 64
+              and all(c in "0123456789abcdef" for c in entry["sha256"].lower()))
+        if not ok:
+            raise UserError("%s: entry %s is %s; expected a file name of the folder mapped to "
+                            '{"bytes": n, "sha256": 64 hex digits}'
+                            % (path, json.dumps(name), json.dumps(entry)))
+    return files
+
+
+def missing_weights(params_dir):
+    """Weight files (params_shapes.json and the 10 shards) absent from `params_dir`."""
+    return [n for n in WEIGHT_FILES if not os.path.isfile(os.path.join(params_dir, n))]
+
+
+def _verify_release(path, name, params_dir, blob_ids):
+    got = release.git_blob_id(path)
+    if got != blob_ids[name]:
+        raise UserError("%s (%d bytes) has git blob id %s, expected %s: it is not the released "
+                        "file; delete it and run `%s --dest %s`, or, for weights of your own in "
+                        "the released format, add a %s to the folder or pass %s"
+                        % (path, os.path.getsize(path), got, blob_ids[name],
+                           release.DOWNLOAD_COMMAND, params_dir, MANIFEST, UNVERIFIED_FLAG))
+
+
+def _verify_manifest(path, name, params_dir, files):
+    where = os.path.join(params_dir, MANIFEST)
+    entry = files.get(name)
+    if entry is None:
+        raise UserError("%s does not list %s: expected every weight file (%s) with its bytes "
+                        "and sha256" % (where, name, ", ".join(WEIGHT_FILES)))
+    size = os.path.getsize(path)
+    if size != entry["bytes"]:
+        raise UserError("%s has %d bytes; %s says %d: the file is not the one the manifest "
+                        "describes (truncated or replaced)" % (path, size, where, entry["bytes"]))
+    got = sha256_file(path)
+    if got != entry["sha256"].lower():
+        raise UserError("%s has sha256 %s; %s says %s: the file is not the one the manifest "
+                        "describes" % (path, got, where, entry["sha256"].lower()))
+
+
+def verify_params_dir(params_dir, n_transfer, unverified=False, out=None):
+    """Check the weights folder before any slow work; returns how it was checked:
+    None (n_transfer -1: no weights loaded), "release" (upstream git blob ids),
+    "manifest" (the folder's manifest.json) or "unverified" (one warning line on
+    `out`). Raises UserError naming the file and what was expected."""
+    if n_transfer == -1:
+        return None
+    if os.path.exists(params_dir) and not os.path.isdir(params_dir):
+        raise UserError("--params_dir %s is a file; expected the folder of the weights"
+                        % params_dir)
+    missing = missing_weights(params_dir)
+    if missing:
+        raise UserError("%s is incomplete, missing %s: run `%s --dest %s` (about 466 MB)"
+                        % (params_dir, ", ".join(missing), release.DOWNLOAD_COMMAND,
+                           params_dir))
+    paths = [(name, os.path.join(params_dir, name)) for name in WEIGHT_FILES]
+    if unverified:
+        out = sys.stderr if out is None else out
+        print("warning: loading the weights in %s unverified (%s): neither the release's "
+              "ids nor a %s are checked" % (params_dir, UNVERIFIED_FLAG, MANIFEST), file=out)
+        out.flush()
+        how = "unverified"
+    else:
+        files = read_manifest(params_dir)
+        for name, path in paths:
+            if files is not None:
+                _verify_manifest(path, name, params_dir, files)
+            else:
+                _verify_release(path, name, params_dir, release.BLOB_IDS)
+        how = "release" if files is None else "manifest"
+    for _, path in paths:
+        _accept(path)
+    return how
+
+
 def load_shards(params_dir, shapes, blob_ids=release.BLOB_IDS):
     """The released arrays: the 10 shards concatenated, split at the shapes' sizes.
 
-    blob_ids None skips the check of each shard against the upstream id (stand-ins).
+    Each shard is checked against its upstream git blob id (`blob_ids`), or, when the
+    folder carries a manifest.json and blob_ids is the release's, against the
+    manifest; a shard verify_params_dir already checked (or accepted unverified) and
+    unchanged since is not hashed again. blob_ids None skips the checks (stand-ins).
     """
     missing = [n for n in release.SHARD_FILES if not os.path.isfile(os.path.join(params_dir, n))]
     if missing:
         raise UserError("%s lacks %s: run `%s --dest %s` (about 466 MB)"
                         % (params_dir, ", ".join(missing), release.DOWNLOAD_COMMAND, params_dir))
+    files = read_manifest(params_dir) if blob_ids is release.BLOB_IDS else None
     flat = []
     for name in release.SHARD_FILES:
         path = os.path.join(params_dir, name)
-        if blob_ids is not None:
-            got = release.git_blob_id(path)
-            if got != blob_ids[name]:
-                raise UserError("%s (%d bytes) has git blob id %s, expected %s: it is not the "
-                                "released file; delete it and run `%s --dest %s`"
-                                % (path, os.path.getsize(path), got, blob_ids[name],
-                                   release.DOWNLOAD_COMMAND, params_dir))
+        if blob_ids is not None and not (blob_ids is release.BLOB_IDS and _accepted(path)):
+            if files is not None:
+                _verify_manifest(path, name, params_dir, files)
+            else:
+                _verify_release(path, name, params_dir, blob_ids)
         try:
             a = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:

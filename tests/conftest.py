@@ -10,6 +10,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_ENV = "FINETUNE_LM_DATA"
 
+# A relative $FINETUNE_LM_DATA (the README's `FINETUNE_LM_DATA=../shared/data`) is
+# relative to the folder pytest was started from; made absolute here, before any test
+# runs train.py or a helper in a subprocess with another working directory.
+if os.environ.get(DATA_ENV):
+    os.environ[DATA_ENV] = os.path.abspath(os.path.expanduser(os.environ[DATA_ENV]))
+
 # The ROCStories Cloze Test files, as their authors name and lay them out.
 VAL = "cloze_test_val__spring2016 - cloze_test_ALL_val.csv"
 TEST = "cloze_test_test__spring2016 - cloze_test_ALL_test.csv"

@@ -51,6 +51,53 @@ def test_bench_prints_every_figure(flags):
     assert float(f["peak_memory_bytes"]) >= float(f["peak_memory_train_bytes"]) > 1e8
 
 
+def bench_fails(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the bench keeps TensorFlow quiet itself
+    proc = subprocess.run([sys.executable, "-m", "finetune_lm.bench"] + list(args),
+                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--steps", "0"], ["--steps 0", "positive"]),
+    (["--n_embd", "65"], ["--n_embd 65", "--n_head 12"]),
+    (["--n_embd", "64", "--n_head", "12"], ["--n_embd 64", "--n_head 12"]),
+    (["--n_gpu", "3", "--cpu_devices", "2"], ["--n_gpu 3", "--cpu_devices 2"]),
+    (["--matmul_n", "0"], ["--matmul_n 0"]),
+])
+def test_bad_flags_one_error_line(flags, words):
+    line = bench_fails(*flags)
+    for w in words:
+        assert w in line, line
+
+
+def test_cpu_line_and_best_matmul():
+    f = bench("--matmul_n", "128", "256")
+    assert f["cpu"].split("; vector extensions: ")[1]  # names the extensions, or "unknown"
+    import re
+    n, sizes = f["matmul_n"].split(" (fastest of ")
+    measured = dict(re.findall(r"(\d+): ([0-9.e+-]+)", sizes))
+    assert set(measured) == {"128", "256"}
+    assert float(measured[n]) == max(float(v) for v in measured.values())
+
+
+def test_cpu_info_reads_proc_cpuinfo(tmp_path):
+    from finetune_lm.bench import cpu_info
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\nmodel name\t: AMD  EPYC 9654\nflags\t\t: fpu sse4_2 avx "
+                    "avx2 fma avx512f avx512bw avx512_bf16 amx_tile\n\nprocessor\t: 1\n")
+    assert cpu_info(str(path)) == ("AMD EPYC 9654; vector extensions: sse4_2 avx avx2 fma "
+                                   "avx512f avx512bw avx512_bf16 amx_tile")
+    path.write_text("model name\t: Old CPU\nflags\t\t: fpu sse2\n")
+    assert cpu_info(str(path)).startswith("Old CPU; vector extensions: none of sse4_2 avx")
+    assert cpu_info(str(tmp_path / "absent")).endswith("; vector extensions: unknown")
+
+
 def test_step_flops_full_size():
     """GPT-1 at 8 x 2 x 77: ~0.9 TFLOP per update, a quarter of it the LM head."""
     from finetune_lm.bench import step_flops

@@ -29,8 +29,10 @@ def error_line(capsys, argv):
     assert train.main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    # Besides the error, stderr may only hold the encoder's tqdm progress bars.
-    lines = [line for line in err.splitlines() if line.strip()]
+    # Besides the error, stderr may only hold the encoder's tqdm progress bars (and the
+    # warning that --unverified_weights asks for).
+    lines = [line for line in err.splitlines()
+             if line.strip() and not line.startswith("warning: loading the weights in ")]
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1, err
     assert all(re.search(r"\d+/\d+ \[", line) for line in lines if line not in errors), err
@@ -136,8 +138,10 @@ def test_incomplete_params_dir(capsys, tmp_path):
 def test_shapes_do_not_fit_the_flags(capsys, tmp_path):
     params = standin_params(tmp_path / "params")
     data = rocstories_data(tmp_path / "data")
+    # Stand-ins are not the release: --unverified_weights, to reach the shapes' check.
     line = error_line(capsys, ["--dataset", "rocstories", "--n_embd", "32", "--n_head", "4",
-                               "--params_dir", params, "--data_dir", data] + outputs(tmp_path))
+                               "--params_dir", params, "--data_dir", data, "--n_gpu", "1",
+                               "--n_batch", "2", "--unverified_weights"] + outputs(tmp_path))
     assert os.path.join(params, "params_shapes.json") in line
     assert "[512, 768]" in line and "[512, 32]" in line and "--n_embd 32" in line
 
@@ -184,3 +188,257 @@ def test_subprocess_exit_status(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, proc.stderr
     assert "`%s --dest %s`" % (DOWNLOAD, params) in errors[0]
+
+
+# -- numbers, devices, flags that need each other --------------------------------------
+
+@pytest.mark.parametrize("flags, words", [
+    (["--seed", "-1"], ["--seed -1", "2**32 - 1"]),
+    (["--seed", str(2 ** 40)], ["--seed %d" % 2 ** 40, "2**32 - 1"]),
+    (["--lr", "-1"], ["--lr -1", "positive"]),
+    (["--lr", "nan"], ["--lr nan"]),
+    (["--lr_warmup", "0"], ["--lr_warmup 0", "(0, 1]"]),
+    (["--lr_warmup", "1.5"], ["--lr_warmup 1.5", "(0, 1]"]),
+    (["--lm_coef", "-1"], ["--lm_coef -1", "0"]),
+    (["--max_grad_norm", "-0.5"], ["--max_grad_norm -0.5", "no clipping"]),
+    (["--clf_pdrop", "1"], ["--clf_pdrop 1", "[0, 1)"]),
+    (["--b2", "1"], ["--b2 1"]),
+    (["--n_gpu", "3", "--cpu_devices", "2"], ["--n_gpu 3", "--cpu_devices 2", "1, 3"]),
+    (["--n_gpu", "2", "--cpu_devices", "4"], ["--n_gpu 2", "--cpu_devices 4"]),
+    (["--cpu_devices", "-1"], ["--cpu_devices -1"]),
+    (["--analysis"], ["--analysis needs --submit"]),
+])
+def test_bad_numbers_and_combinations(capsys, tmp_path, flags, words):
+    line = error_line(capsys, ["--dataset", "rocstories"] + flags + outputs(tmp_path))
+    for w in words:
+        assert w in line, line
+    assert not os.path.exists(tmp_path / "log")  # refused before anything was written
+
+
+def test_max_grad_norm_takes_a_float(capsys, tmp_path):
+    assert train.build_parser().parse_args(["--max_grad_norm", "0.5"]).max_grad_norm == 0.5
+    # Accepted: the run goes on to the next problem (no data, no weights here).
+    line = error_line(capsys, ["--dataset", "rocstories", "--max_grad_norm", "0.5",
+                               "--params_dir", str(tmp_path / "none")] + outputs(tmp_path))
+    assert "--max_grad_norm" not in line and "params_0.npy" in line
+
+
+# -- files and folders ----------------------------------------------------------------
+
+def test_data_dir_is_a_file(capsys, tmp_path):
+    params = standin_params(tmp_path / "params")
+    path = tmp_path / "data.csv"
+    path.write_text("x")
+    line = error_line(capsys, ["--dataset", "rocstories", "--n_transfer", "-1",
+                               "--params_dir", params, "--data_dir", str(path)]
+                      + outputs(tmp_path))
+    assert "--data_dir %s is a file" % path in line
+
+
+def test_data_and_weights_both_missing(capsys, tmp_path):
+    data = tmp_path / "rocstories"
+    data.mkdir()
+    (data / "README.md").write_text("Put the two CSVs here.")  # as the checkout ships it
+    params = str(tmp_path / "params")
+    line = error_line(capsys, ["--dataset", "rocstories", "--data_dir", str(data),
+                               "--params_dir", params] + outputs(tmp_path))
+    assert line.startswith("error: both the data and the model files are missing")
+    assert str(data) in line and "ROCStories" in line and str(data / "README.md") in line
+    assert all(name in line for name in RELEASE)
+    assert "`%s --dest %s`" % (DOWNLOAD, params) in line
+
+
+def test_vocabulary_only_setup_names_the_two_files(capsys, tmp_path):
+    data = rocstories_data(tmp_path / "data")
+    params = str(tmp_path / "params")
+    line = error_line(capsys, ["--dataset", "rocstories", "--n_transfer", "-1",
+                               "--data_dir", data, "--params_dir", params] + outputs(tmp_path))
+    assert ("`%s --files encoder_bpe_40000.json vocab_40000.bpe --dest %s`"
+            % (DOWNLOAD, params)) in line
+    assert "params_0.npy" not in line and "466" not in line
+
+
+def test_missing_vocabulary_in_text_names_the_files_option(tmp_path):
+    from finetune_lm.errors import UserError
+    from finetune_lm.text import TextEncoder
+    with pytest.raises(UserError) as err:
+        TextEncoder(str(tmp_path / "encoder_bpe_40000.json"), str(tmp_path / "vocab_40000.bpe"))
+    assert ("%s --files encoder_bpe_40000.json vocab_40000.bpe --dest %s"
+            % (DOWNLOAD, tmp_path)) in str(err.value)
+
+
+def read_only_folder(tmp_path):
+    if os.geteuid() != 0:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return str(folder)
+    # root writes through permission bits; sysfs refuses new files even to root.
+    import tempfile
+    try:
+        tempfile.mkstemp(dir="/sys")
+    except OSError:
+        return "/sys"
+    pytest.skip("no read-only folder for root here")
+
+
+def test_read_only_save_dir(capsys, tmp_path):
+    data = rocstories_data(tmp_path / "data")
+    params = standin_params(tmp_path / "params")
+    ro = read_only_folder(tmp_path)
+    line = error_line(capsys, ["--dataset", "rocstories", "--n_transfer", "-1", "--data_dir", data,
+                               "--params_dir", params] + outputs(tmp_path)
+                      + ["--save_dir", ro])
+    assert "--save_dir %s is not writable" % ro in line
+
+
+def test_log_dir_under_a_file(capsys, tmp_path):
+    data = rocstories_data(tmp_path / "data")
+    params = standin_params(tmp_path / "params")
+    (tmp_path / "afile").write_text("x")
+    log = str(tmp_path / "afile" / "log")
+    line = error_line(capsys, ["--dataset", "rocstories", "--n_transfer", "-1", "--data_dir", data,
+                               "--params_dir", params] + outputs(tmp_path) + ["--log_dir", log])
+    assert "--log_dir %s: cannot create the folder" % log in line
+
+
+def test_writable_folders_are_made_and_left_clean(capsys, tmp_path):
+    from finetune_lm.checkpoint import check_writable
+    folder = tmp_path / "a" / "b"
+    check_writable(str(folder), "--save_dir")
+    assert folder.is_dir() and os.listdir(folder) == []
+    (tmp_path / "f").write_text("x")
+    from finetune_lm.errors import UserError
+    with pytest.raises(UserError, match="--save_dir .* is a file"):
+        check_writable(str(tmp_path / "f"), "--save_dir")
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------
+
+def test_ctrl_c_names_the_checkpoint(capsys, tmp_path, monkeypatch):
+    def interrupted(args, cache=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(train, "run", interrupted)
+    params = standin_params(tmp_path / "params")
+    data = rocstories_data(tmp_path / "data")
+    argv = ["--dataset", "rocstories", "--desc", "r", "--n_transfer", "-1", "--data_dir", data,
+            "--params_dir", params] + outputs(tmp_path)
+    ckpt = os.path.join(str(tmp_path / "save"), "r", "checkpoint")
+    line = error_line(capsys, argv)
+    assert line == ("error: interrupted before the first checkpoint (%s); re-run the same "
+                    "command to start again" % ckpt)
+    os.makedirs(ckpt)
+    with open(os.path.join(ckpt, "latest.json"), "w") as f:
+        json.dump({"prefix": "ckpt-4", "n_updates": 4}, f)
+    line = error_line(capsys, argv)
+    assert line == ("error: interrupted; re-run the same command to resume from %s (update 4)"
+                    % ckpt)
+
+
+def test_ctrl_c_in_reproduce(capsys, tmp_path, monkeypatch):
+    from finetune_lm import reproduce
+    monkeypatch.setattr(reproduce, "reproduce", lambda args: (
+        setattr(args, "desc", args.desc or args.dataset), (_ for _ in ()).throw(KeyboardInterrupt)))
+    (tmp_path / "save" / "x_seed42").mkdir(parents=True)
+    (tmp_path / "save" / "x_seed42" / "result.json").write_text("{}")
+    assert reproduce.main(["--dataset", "rocstories", "--desc", "x", "--runs", "3"]
+                          + outputs(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    ckpt = os.path.join(str(tmp_path / "save"), "x_seed43", "checkpoint")  # 42 finished
+    assert err.startswith("error: interrupted before the first checkpoint (%s)" % ckpt)
+    assert "finished seeds are skipped" in err
+
+
+def test_ctrl_c_during_training(tmp_path, gpt1_dir, rocstories_dir):
+    """A real SIGINT once the first checkpoint exists: one line, exit 2."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT
+    args = ["--dataset", "rocstories", "--desc", "c", "--n_transfer", "-1", "--n_layer", "1",
+            "--n_embd", "32", "--n_head", "4", "--n_batch", "4", "--n_gpu", "1", "--save_every",
+            "1", "--params_dir", gpt1_dir, "--data_dir", rocstories_dir] + outputs(tmp_path)
+    env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py")] + args,
+                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    ckpt = tmp_path / "save" / "c" / "checkpoint"
+    try:
+        deadline = time.time() + 300
+        while not (ckpt / "latest.json").exists() and proc.poll() is None:
+            assert time.time() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    assert errors[0].startswith("error: interrupted; re-run the same command to resume from %s"
+                                % os.path.join(str(tmp_path / "save"), "c", "checkpoint"))
+
+
+# -- resume: paths compare normalised; flags that change nothing ------------------------------
+
+def test_trailing_slash_does_not_refuse_resume():
+    from finetune_lm.checkpoint import differing_flags
+    saved = {"save_dir": "save/", "log_dir": "./log", "data_dir": "datasets/rocstories",
+             "encoder_path": "params//encoder_bpe_40000.json", "desc": "r", "seed": 42,
+             "unverified_weights": False}
+    current = {"save_dir": "save", "log_dir": "log", "data_dir": "datasets/rocstories/",
+               "encoder_path": "params/encoder_bpe_40000.json", "desc": "r", "seed": 42,
+               "unverified_weights": True}
+    assert differing_flags(saved, current) == []
+    assert differing_flags(saved, dict(current, save_dir="other/")) == [
+        '--save_dir "save/" -> "other/"']
+    assert differing_flags({"desc": "r/"}, {"desc": "r"}) == ['--desc "r/" -> "r"']
+
+
+# -- output that reads like a tool ------------------------------------------------------
+
+def test_help_shows_every_flag_with_default_and_meaning(capsys):
+    parser = train.build_parser()
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args(["--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        assert action.help, action.option_strings
+        if action.nargs != 0 and action.default is not None:
+            assert "(default: %s)" % action.default in text, action.option_strings
+    assert "TF_CPP_MIN_LOG_LEVEL" in text
+
+
+def test_module_runs_the_command_line_quietly(tmp_path):
+    """`python -m finetune_lm.train` is the command line; TensorFlow's start-up lines are
+    hidden unless TF_CPP_MIN_LOG_LEVEL is set."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.run([sys.executable, "-m", "finetune_lm.train", "--dataset", "foo"],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        line for line in proc.stderr.splitlines() if line.startswith("error: --dataset 'foo'")]
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_quiet_leaves_a_users_setting(monkeypatch):
+    from finetune_lm import quiet
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert quiet.quiet() is False
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    assert quiet.quiet(import_tf=False) is True
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"

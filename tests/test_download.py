@@ -1,5 +1,6 @@
 """finetune_lm.download against a loopback HTTP server serving stand-in release files."""
 
+import hashlib
 import http.server
 import json
 import os
@@ -243,7 +244,7 @@ def test_404_is_a_user_error(server, tmp_path, capsys):
     capsys.readouterr()
     rc = dl.main(["--dest", str(dest), "--base_url", server.url, "--files", "params_7.npy",
                   "--timeout", str(TIMEOUT)])
-    assert rc == 1
+    assert rc == 2  # every user error, in every command
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "404" in err and "Traceback" not in err
     assert err.count("\n") == 1
@@ -256,7 +257,7 @@ def test_unreachable_host_is_a_user_error(tmp_path, capsys):
     url = "http://127.0.0.1:%d/model/" % port
     rc = dl.main(["--dest", str(tmp_path / "p"), "--base_url", url, "--files", "params_0.npy",
                   "--timeout", str(TIMEOUT), "--no_progress"])
-    assert rc == 1
+    assert rc == 2  # every user error, in every command
     err = capsys.readouterr().err
     assert err.startswith("error: cannot reach " + url + "params_0.npy")
     assert "Traceback" not in err
@@ -287,3 +288,89 @@ def test_missing_files(tmp_path):
     assert dl.missing_files(str(tmp_path), release.FILES) == expected
     assert dl.missing_files(str(tmp_path)) == expected
     assert dl.missing_files(str(tmp_path / "absent"), ["params_0.npy"]) == ["params_0.npy"]
+
+
+def test_vocabulary_only(server, tmp_path, monkeypatch, capsys):
+    """`--files` with the two vocabulary names fetches just those (--n_transfer -1)."""
+    monkeypatch.setattr(release, "BLOB_IDS", server.blob_ids)
+    dest = tmp_path / "params"
+    rc = dl.main(["--dest", str(dest), "--base_url", server.url, "--no_progress",
+                  "--timeout", str(TIMEOUT), "--files", release.ENCODER_FILE, release.BPE_FILE])
+    assert rc == 0
+    assert sorted(os.listdir(dest)) == sorted([release.ENCODER_FILE, release.BPE_FILE])
+    assert all(_count(server, n) == 0 for n in release.FILES[2:])
+
+
+def test_interrupted_main_says_rerun(monkeypatch, tmp_path, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(dl, "download", interrupted)
+    assert dl.main(["--dest", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: interrupted; re-run `%s`" % release.DOWNLOAD_COMMAND)
+    assert err.count("\n") == 1
+
+
+def test_fetch_command():
+    vocab = [release.ENCODER_FILE, release.BPE_FILE]
+    assert dl.fetch_command("p/", vocab) == (
+        "python -m finetune_lm.download --files encoder_bpe_40000.json vocab_40000.bpe --dest p/")
+    assert dl.fetch_command("p/", [release.BPE_FILE]) == (
+        "python -m finetune_lm.download --files vocab_40000.bpe --dest p/")
+    assert dl.fetch_command("p/", vocab + ["params_0.npy"]) == (
+        "python -m finetune_lm.download --dest p/")
+
+
+def _manifest(folder, names):
+    entries = {}
+    for name in names:
+        (folder / name).write_bytes(name.encode())
+        entries[name] = {"bytes": len(name), "sha256": hashlib.sha256(name.encode()).hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps({"files": entries}))
+
+
+def test_missing_files_with_a_manifest(tmp_path):
+    """A folder carrying its own manifest needs the weight files and what it lists; the
+    vocabulary may live elsewhere (--encoder_path, --bpe_path)."""
+    weights = [release.SHAPES_FILE] + release.SHARD_FILES
+    _manifest(tmp_path, weights)
+    assert dl.missing_files(str(tmp_path)) == []
+    os.remove(tmp_path / "params_3.npy")
+    assert dl.missing_files(str(tmp_path)) == ["params_3.npy"]
+    _manifest(tmp_path, weights + [release.ENCODER_FILE, "extra.txt"])
+    os.remove(tmp_path / "extra.txt")
+    assert dl.missing_files(str(tmp_path)) == ["extra.txt"]
+    # Without a manifest: the 13 release files.
+    os.remove(tmp_path / "manifest.json")
+    assert dl.missing_files(str(tmp_path)) == [release.BPE_FILE]
+
+
+def test_missing_inputs(tmp_path):
+    data = tmp_path / "data"
+    params = tmp_path / "params"
+    enc, bpe = str(params / release.ENCODER_FILE), str(params / release.BPE_FILE)
+    # Nothing at all, no weights wanted: the vocabulary command, and the data named too.
+    msg = dl.missing_inputs(str(data), "the task's files", str(params), -1, enc, bpe)
+    assert msg.startswith("both the data and the model files are missing: %s" % data)
+    assert "the task's files" in msg
+    assert ("`python -m finetune_lm.download --files encoder_bpe_40000.json vocab_40000.bpe "
+            "--dest %s`" % params) in msg
+    assert "params_0.npy" not in msg
+    # A data folder holding only its README is no data either.
+    data.mkdir()
+    (data / "README.md").write_text("how to get the data")
+    msg = dl.missing_inputs(str(data), "x", str(params), 12, enc, bpe)
+    assert msg.startswith("both the data") and str(data / "README.md") in msg
+    assert all(n in msg for n in release.FILES)
+    assert "`python -m finetune_lm.download --dest %s`" % params in msg
+    # With data: the weights alone.
+    (data / "some.csv").write_text("x")
+    msg = dl.missing_inputs(str(data), "x", str(params), 12, enc, bpe)
+    assert msg.startswith("%s is incomplete, missing encoder_bpe_40000.json" % params)
+    # A vocabulary elsewhere is named by its flag.
+    params.mkdir()
+    for name in release.FILES:
+        (params / name).write_bytes(b"x")
+    assert dl.missing_inputs(str(data), "x", str(params), 12, enc, bpe) is None
+    msg = dl.missing_inputs(str(data), "x", str(params), 12, str(tmp_path / "e.json"), bpe)
+    assert msg == "--encoder_path %s not found" % (tmp_path / "e.json")

@@ -488,13 +488,14 @@ def test_recompute_gives_the_tapes_gradient(xla, afn):
     fn = M_.ACT_FNS[afn]
     want_y, want_g = _grad(fn, x, dy, xla)
     got_y, got_g = _grad(M_.recompute(fn), x, dy, xla)
-    np.testing.assert_array_equal(got_y, want_y)
-    if xla is False:
-        # As a graph, Grappler's arithmetic optimisation and constant folding rewrite the
-        # two gradient graphs differently (either off: equal bits): last-bit differences.
-        np.testing.assert_allclose(got_g, want_g, rtol=2e-6, atol=1e-7)
-    else:
-        np.testing.assert_array_equal(got_g, want_g)
+    # Two code paths (two graphs that Grappler, oneDNN or XLA may fuse and vectorise
+    # differently, e.g. with AVX-512 against AVX2): equal up to float32 round-off, not
+    # bit for bit. The same path run twice gives the same bits.
+    np.testing.assert_allclose(got_y, want_y, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_g, want_g, rtol=1e-5, atol=1e-6)
+    again_y, again_g = _grad(M_.recompute(fn), x, dy, xla)
+    np.testing.assert_array_equal(again_y, got_y)
+    np.testing.assert_array_equal(again_g, got_g)
 
 
 # -- variables ------------------------------------------------------------------------

@@ -506,3 +506,181 @@ def test_load_params_missing(tmp_path):
     with pytest.raises(UserError) as err:
         weights.load_params(path, param_shapes(TINY))
     assert path in one_line(err)
+
+
+# -- manifests and verify_params_dir ----------------------------------------------
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def write_manifest(folder, names):
+    files = {n: {"bytes": os.path.getsize(os.path.join(folder, n)),
+                 "sha256": sha256(os.path.join(folder, n))} for n in names}
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump({"files": files}, f)
+
+
+def manifest_folder(tmp_path, standin):
+    """Weights that are not the release, with their own manifest: links to the stand-in
+    files (the same bytes) in a folder carrying manifest.json."""
+    folder = tmp_path / "own"
+    folder.mkdir()
+    for name in ["params_shapes.json"] + SHARDS:
+        os.symlink(os.path.join(standin.dir, name), folder / name)
+    write_manifest(str(folder), ["params_shapes.json"] + SHARDS)
+    return str(folder)
+
+
+def test_release_ids_refuse_stand_ins_and_say_how_to_load_them(standin):
+    with pytest.raises(UserError) as err:
+        weights.verify_params_dir(standin.dir, 12)
+    msg = one_line(err)
+    # params_shapes.json is the release's, byte for byte; the first shard is not.
+    assert os.path.join(standin.dir, "params_0.npy") in msg and "blob id" in msg
+    assert "manifest.json" in msg and "--unverified_weights" in msg and DOWNLOAD in msg
+
+
+def test_unverified_weights_warn_once(standin, capsys):
+    import io
+    out = io.StringIO()
+    assert weights.verify_params_dir(standin.dir, 12, unverified=True, out=out) == "unverified"
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and standin.dir in lines[0]
+    assert "--unverified_weights" in lines[0]
+    # Accepted: the default (release) check of load_shards does not refuse them now.
+    arrays = weights.load_shards(standin.dir, standin.shapes)
+    np.testing.assert_array_equal(arrays[5], standin.expected(standin.layout[5][0]))
+    assert weights.verify_params_dir(standin.dir, -1) is None  # nothing loaded, nothing checked
+
+
+def test_manifest_verifies_instead_of_the_release_ids(standin, tmp_path):
+    folder = manifest_folder(tmp_path, standin)
+    assert set(weights.read_manifest(folder)) == set(["params_shapes.json"] + SHARDS)
+    assert weights.read_manifest(standin.dir) is None
+    assert weights.verify_params_dir(folder, 12) == "manifest"
+    weights._ACCEPTED.clear()  # load_shards checks the manifest itself too
+    arrays = weights.load_shards(folder, standin.shapes)
+    np.testing.assert_array_equal(arrays[-1], standin.expected("model/h11/ln_2/b"))
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda e: e["params_4.npy"].update(bytes=e["params_4.npy"]["bytes"] - 4),
+     ["params_4.npy", "bytes", "manifest.json"]),
+    (lambda e: e["params_7.npy"].update(sha256="0" * 64), ["params_7.npy", "sha256", "0" * 64]),
+    (lambda e: e.pop("params_2.npy"), ["does not list params_2.npy"]),
+])
+def test_manifest_mismatch_is_refused(standin, tmp_path, change, words):
+    folder = manifest_folder(tmp_path, standin)
+    path = os.path.join(folder, "manifest.json")
+    with open(path) as f:
+        manifest = json.load(f)
+    change(manifest["files"])
+    with open(path, "w") as f:
+        json.dump(manifest, f)
+    for call in (lambda: weights.verify_params_dir(folder, 12),
+                 lambda: weights.load_shards(folder, standin.shapes)):
+        weights._ACCEPTED.clear()
+        with pytest.raises(UserError) as err:
+            call()
+        msg = one_line(err)
+        assert all(w in msg for w in words), msg
+
+
+@pytest.mark.parametrize("text", ['{"files": [1]}', "[]", "{", '{"files": {"a/b": {}}}',
+                                  '{"files": {"params_0.npy": {"bytes": 1, "sha256": "xyz"}}}'])
+def test_malformed_manifest(tmp_path, text):
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(UserError) as err:
+        weights.read_manifest(str(tmp_path))
+    msg = one_line(err)
+    assert os.path.join(str(tmp_path), "manifest.json") in msg and "sha256" in msg
+
+
+def test_verify_missing_weights(tmp_path):
+    folder = write_shapes(tmp_path / "p", [[1]])
+    with pytest.raises(UserError) as err:
+        weights.verify_params_dir(folder, 3)
+    msg = one_line(err)
+    assert all(n in msg for n in SHARDS) and "params_shapes.json" not in msg
+    assert "%s --dest %s" % (DOWNLOAD, folder) in msg
+
+
+# -- end to end: train.py with full-size stand-ins -----------------------------------
+
+def stand_in_vocabulary(folder):
+    """An encoder of the release's 40478 entries (every text piece misses it: id 0) and
+    an empty merges list: the shapes of the release, no text model."""
+    os.makedirs(folder, exist_ok=True)
+    enc = os.path.join(folder, "encoder_bpe_40000.json")
+    with open(enc, "w") as f:
+        json.dump({"<%d>" % i: i for i in range(N_VOCAB)}, f)
+    bpe = os.path.join(folder, "vocab_40000.bpe")
+    with open(bpe, "w") as f:
+        f.write("#version: 0.2\n")
+    return enc, bpe
+
+
+def rocstories_slice(folder, n_val=380, n_test=4):
+    from conftest import TEST, VAL, write_csv
+    os.makedirs(folder, exist_ok=True)
+    row = lambda i, label: ["id%d" % i, "Sent one %d." % i, "Sent two.", "Sent three.",
+                            "Sent four.", "The end.", "An end.", label]
+    write_csv(os.path.join(folder, VAL), [row(i, "12"[i % 2]) for i in range(n_val)])
+    write_csv(os.path.join(folder, TEST), [row(i, "21"[i % 2]) for i in range(n_test)])
+    return str(folder)
+
+
+def tiny_run_with_weights(tmp_path, params_dir, *more):
+    """train.py on a ROCStories slice (6 training stories) with a 1-layer, full-width model
+    loading layer 0 of `params_dir`: 3 updates."""
+    from conftest import run_train
+    enc, bpe = stand_in_vocabulary(str(tmp_path / "vocab"))
+    data = rocstories_slice(str(tmp_path / "data"))
+    args = ["--dataset", "rocstories", "--desc", "w", "--params_dir", params_dir,
+            "--encoder_path", enc, "--bpe_path", bpe, "--data_dir", data,
+            "--n_layer", "1", "--n_transfer", "1", "--n_iter", "1", "--n_batch", "2",
+            "--n_gpu", "1", "--log_dir", str(tmp_path / "log"),
+            "--save_dir", str(tmp_path / "save")] + list(more)
+    return run_train(args, cwd=str(tmp_path), timeout=300)
+
+
+def logged_updates(tmp_path):
+    with open(tmp_path / "log" / "w.jsonl") as f:
+        lines = [json.loads(line) for line in f]
+    return lines[-1]["n_updates"]
+
+
+def test_train_refuses_stand_ins_before_encoding(standin, tmp_path):
+    proc = tiny_run_with_weights(tmp_path, standin.dir)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1 and "blob id" in errors[0] and "--unverified_weights" in errors[0]
+    assert proc.stdout == ""  # nothing encoded, nothing described
+    assert not os.path.exists(tmp_path / "log" / "w.jsonl")
+
+
+def test_train_with_unverified_weights(standin, tmp_path):
+    proc = tiny_run_with_weights(tmp_path, standin.dir, "--unverified_weights")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    warnings = [l for l in proc.stderr.splitlines() if l.startswith("warning: ")]
+    assert len(warnings) == 1 and standin.dir in warnings[0], proc.stderr
+    assert logged_updates(tmp_path) == 3
+
+
+def test_train_with_a_manifest(standin, tmp_path):
+    folder = manifest_folder(tmp_path, standin)
+    proc = tiny_run_with_weights(tmp_path, folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning: " not in proc.stderr
+    assert logged_updates(tmp_path) == 3
+    # The manifest is what train.py checks: one that does not match is refused.
+    with open(os.path.join(folder, "manifest.json")) as f:
+        manifest = json.load(f)
+    manifest["files"]["params_0.npy"]["sha256"] = "f" * 64
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    proc = tiny_run_with_weights(tmp_path, folder, "--desc", "w2")
+    assert proc.returncode == 2 and "f" * 64 in proc.stderr and "Traceback" not in proc.stderr
