@@ -28,7 +28,7 @@ from .errors import UserError
 
 POINTER = "latest.json"
 # Flags that change nothing in the results: a resumed run may differ in these.
-RESUME_FREE_FLAGS = ("save_every", "unverified_weights")
+RESUME_FREE_FLAGS = ("save_every", "unverified_weights", "cache_dir")
 
 
 @contextlib.contextmanager
@@ -161,6 +161,11 @@ def set_rng_state(state):
     np.random.set_state((kind, np.asarray(keys, np.uint32), pos, has_gauss, gauss))
 
 
+def _first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
 class RunCheckpoint:
     """The resume state of one run in `folder`, over the TrainState's variables."""
 
@@ -202,7 +207,17 @@ class RunCheckpoint:
             prefix = "ckpt-%d-b" % n_updates
             path = os.path.join(self.folder, prefix)
         self.meta.assign(json.dumps(meta))
-        self.ckpt.write(path)
+        try:
+            self.ckpt.write(path)
+        except Exception as err:  # a full disk (ResourceExhaustedError), a lost folder
+            # What this save wrote (ckpt-N.*, TF's ckpt-N_temp/) goes: it would keep a
+            # full disk full; latest.json still names the last complete checkpoint.
+            self._clean(keep=old["prefix"] if old else None)
+            kept = ("the last complete checkpoint, %s (update %d), is kept"
+                    % (old["prefix"], old["n_updates"]) if old else "no checkpoint was saved before")
+            raise UserError("could not write the checkpoint %s (%s: %s); %s in %s"
+                            % (path, type(err).__name__, _first_line(err), kept,
+                               self.folder)) from None
         atomic_write_json(self.pointer_path, {"prefix": prefix, "n_updates": n_updates,
                                               "epoch": meta["epoch"], "batch": meta["batch"],
                                               "best": meta["best"], "args": meta["args"],

@@ -44,10 +44,10 @@ def build_parser():
     p.description = __doc__.split("\n")[0]
     g = p.add_mutually_exclusive_group()
     g.add_argument("--runs", type=int, default=10,
-                   help="number of runs, seeds --seed, --seed + 1, ... (default 10)")
+                   help="number of runs, seeds --seed, --seed + 1, ...")
     g.add_argument("--seeds", type=int, nargs="+", default=None, help="the seeds to run")
     p.add_argument("--results_dir", type=str, default=None,
-                   help="folder of the table and plot (default: --log_dir)")
+                   help="folder of the table and plot (None: --log_dir)")
     return p
 
 

@@ -513,6 +513,13 @@ def main(argv=None):
     except UserError as err:
         print("error: %s" % err, file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk or a folder gone while writing an output
+        if err.errno is None:
+            raise
+        print("error: could not write %s: %s; every output written before it is kept "
+              "whole (each is replaced whole or not at all)"
+              % (err.filename or "an output", err.strerror or err), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         from .checkpoint import interrupted_message
         if sys.stderr.isatty():

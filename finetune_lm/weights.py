@@ -274,6 +274,9 @@ def load_params(path, shapes):
         arrays = joblib.load(path)
     except FileNotFoundError:
         raise UserError("missing %s" % path) from None
+    except Exception as err:  # not a joblib (pickle) file, or a truncated one
+        raise UserError("%s is not a readable joblib file (%s: %s); expected the list of "
+                        "arrays that --submit saves" % (path, type(err).__name__, err)) from None
     if not isinstance(arrays, list) or len(arrays) != len(shapes):
         raise UserError("%s holds %s; expected a list of %d arrays"
                         % (path, type(arrays).__name__ if not isinstance(arrays, list)

@@ -442,3 +442,80 @@ def test_quiet_leaves_a_users_setting(monkeypatch):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
     assert quiet.quiet(import_tf=False) is True
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3"
+
+
+# -- ROCStories files that are not what is expected ------------------------------------------
+
+def roc_error(capsys, tmp_path, data):
+    params = standin_params(tmp_path / "params")
+    return error_line(capsys, ["--dataset", "rocstories", "--n_transfer", "-1",
+                               "--params_dir", params, "--data_dir", data] + outputs(tmp_path))
+
+
+def test_rocstories_not_utf8(capsys, tmp_path):
+    data = rocstories_data(tmp_path / "data")
+    path = os.path.join(data, VAL)
+    with open(path, "ab") as f:
+        f.write(b"id9,\xff\xfe bad,b,c,d,e,f,1\n")
+    line = roc_error(capsys, tmp_path, data)
+    assert path in line and "not UTF-8" in line and "byte" in line
+
+
+@pytest.mark.parametrize("n_val", [0, 10, 374])
+def test_rocstories_validation_file_too_short(capsys, tmp_path, n_val):
+    """Header-only, short, or exactly the 374 validation stories: nothing left to train on."""
+    data = rocstories_data(tmp_path / "data", n_val=n_val)
+    line = roc_error(capsys, tmp_path, data)
+    assert os.path.join(data, VAL) in line and "expected more than 374" in line
+
+
+def test_rocstories_header_only_test_file(capsys, tmp_path):
+    data = rocstories_data(tmp_path / "data", n_test=0)
+    line = roc_error(capsys, tmp_path, data)
+    assert os.path.join(data, TEST) in line and "no stories" in line
+
+
+def test_rocstories_folder_where_a_file_is_expected(capsys, tmp_path):
+    data = rocstories_data(tmp_path / "data")
+    os.remove(os.path.join(data, TEST))
+    os.mkdir(os.path.join(data, TEST))
+    line = roc_error(capsys, tmp_path, data)
+    assert os.path.join(data, TEST) in line and "is a folder" in line
+
+
+def test_best_params_that_is_not_joblib(tmp_path):
+    from finetune_lm.errors import UserError
+    from finetune_lm.weights import load_params
+    path = tmp_path / "best_params.jl"
+    path.write_bytes(b"not a pickle at all")
+    with pytest.raises(UserError) as err:
+        load_params(str(path), {"model/we": [2, 2]})
+    assert str(path) in str(err.value) and "joblib" in str(err.value)
+
+
+def test_checkpoint_that_cannot_be_written_keeps_the_last_one(tmp_path, monkeypatch):
+    """A full disk during a save: the partial files go, latest.json still names the last
+    complete checkpoint, and the error says so."""
+    from finetune_lm.checkpoint import RunCheckpoint
+    from finetune_lm.errors import UserError
+    from finetune_lm.hparams import HParams
+    from finetune_lm.towers import TrainState, make_strategy
+    import tensorflow as tf
+    hp = HParams(n_vocab=10, n_ctx=4, n_embd=8, n_head=2, n_layer=1)
+    state = TrainState(make_strategy(1), hp)
+    ckpt = RunCheckpoint(str(tmp_path / "ckpt"), state)
+    meta = {"args": {}, "n_updates": 3, "epoch": 1, "batch": 0, "best": 0.0}
+    ckpt.save(meta)
+    real_write = ckpt.ckpt.write
+
+    def full_disk(path):
+        real_write(path)  # leaves files of the new prefix, as a save cut short would
+        raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+
+    monkeypatch.setattr(ckpt.ckpt, "write", full_disk)
+    with pytest.raises(UserError) as err:
+        ckpt.save(dict(meta, n_updates=5))
+    msg = str(err.value)
+    assert "ckpt-5" in msg and "No space left" in msg and "ckpt-3 (update 3)" in msg
+    assert ckpt.pointer()["prefix"] == "ckpt-3"
+    assert not [f for f in os.listdir(str(tmp_path / "ckpt")) if f.startswith("ckpt-5")]
