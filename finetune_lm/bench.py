@@ -37,6 +37,10 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto: the GPU when one is present, else the CPU")
+    from .tasks import DEFAULT
+    p.add_argument("--dataset", default=DEFAULT,
+                   help="the task whose step is measured: its sequences per example and "
+                        "its head (its inputs are synthetic; --n_ctx sets their length)")
     p.add_argument("--n_batch", type=int, default=8, help="examples per tower")
     p.add_argument("--n_gpu", type=int, default=1, help="towers per update")
     p.add_argument("--n_ctx", type=int, default=77)
@@ -69,23 +73,31 @@ def build_parser():
 
 
 def make_hparams(args):
+    """The step of --dataset's declaration (its K sequences per example and its head)
+    at the sizes of the flags."""
+    from .tasks import DEFAULT, get_task
+    task = get_task(getattr(args, "dataset", None) or DEFAULT)
     return HParams(
         n_vocab=args.n_vocab, n_special=3, n_ctx=args.n_ctx, n_embd=args.n_embd,
         n_head=args.n_head, n_layer=args.n_layer, embd_pdrop=args.pdrop,
         attn_pdrop=args.pdrop, resid_pdrop=args.pdrop, clf_pdrop=args.pdrop,
-        clf_token=args.n_vocab + 2, n_batch=args.n_batch, n_gpu=args.n_gpu,
+        clf_token=args.n_vocab + 2, head=task.head, n_seq=task.n_seq, n_out=task.n_out,
+        soft_targets=task.soft_targets, n_batch=args.n_batch, n_gpu=args.n_gpu,
         n_updates_total=1000, seed=args.seed, xla=args.xla, compute_dtype=args.compute_dtype)
 
 
 def synthetic_batch(hp, n, seed=0):
-    """Realistic inputs: [_start_] story [_delimiter_] ending [_classify_], zero-padded,
-    lengths spread over the context, mask 1 on real tokens."""
+    """Realistic inputs: K sequences [_start_] text [_delimiter_] text [_classify_] per
+    example, zero-padded, lengths spread over the context, mask 1 on real tokens; targets
+    of the head's kind (soft targets: a random distribution over the classes)."""
+    from .heads import n_logits
     rng = np.random.RandomState(seed)
     start, delim = hp.n_vocab, hp.n_vocab + 1
-    X = np.zeros((n, 2, hp.n_ctx, 2), np.int32)
-    M = np.zeros((n, 2, hp.n_ctx), np.float32)
+    k = hp.n_seq
+    X = np.zeros((n, k, hp.n_ctx, 2), np.int32)
+    M = np.zeros((n, k, hp.n_ctx), np.float32)
     for i in range(n):
-        for j in range(2):
+        for j in range(k):
             length = rng.randint(min(5, hp.n_ctx), hp.n_ctx + 1)
             X[i, j, :length, 0] = rng.randint(0, hp.n_vocab, length)
             X[i, j, 0, 0] = start
@@ -93,20 +105,25 @@ def synthetic_batch(hp, n, seed=0):
             X[i, j, length - 1, 0] = hp.clf_token
             M[i, j, :length] = 1
     X[..., 1] = np.arange(hp.n_vocab + hp.n_special, hp.n_vocab + hp.n_special + hp.n_ctx)
-    return X, M, rng.randint(0, 2, n).astype(np.int32)
+    if hp.soft_targets:
+        Y = rng.dirichlet(np.ones(hp.n_out), n).astype(np.float32)
+        return X, M, Y
+    return X, M, rng.randint(0, n_logits(hp), n).astype(np.int32)
 
 
 def step_flops(hp, n_examples, lm=True, backward=True):
-    """Matmul FLOPs (2 per multiply-add) of one step on n_examples x 2 sequences.
+    """Matmul FLOPs (2 per multiply-add) of one step on n_examples x K sequences.
 
     Per token and layer: qkv 2*C*3C, c_proj 2*C*C, c_fc 2*C*4C, mlp c_proj 2*4C*C,
     scores 2*T*C, weighted values 2*T*C (the full T x T product, as computed);
-    LM head 2*C*V on the T-1 predicting tokens; classifier 2*C. The backward pass
+    LM head 2*C*V on the T-1 predicting tokens; classifier 2*C*n_out. The backward pass
     is counted as twice the forward (gradients of both operands of each matmul).
     """
     C, T, L, V = hp.n_embd, hp.n_ctx, hp.n_layer, hp.n_we
-    seqs = n_examples * 2
-    fwd = seqs * T * L * (24 * C * C + 4 * T * C) + seqs * 2 * C
+    seqs = n_examples * hp.n_seq
+    # The head: one score per sequence (multiple choice) or n_out per example.
+    fwd = seqs * T * L * (24 * C * C + 4 * T * C) + (
+        seqs if hp.head == "choice" else n_examples) * 2 * C * hp.n_out
     if lm:
         fwd += seqs * (T - 1) * 2 * C * V
     return fwd * (3 if backward else 1)
@@ -238,10 +255,11 @@ def run(args, out=print):
     train = towers.mgpu_train(state)
     batches = [synthetic_batch(hp, n, seed=s) for s in range(2)]
     fig = {"device": "GPU" if gpu else "CPU (%d cores)" % os.cpu_count(), "cpu": cpu_info(),
-           "config": "%dx2x%d n_layer=%d n_embd=%d n_we=%d xla=%s compute_dtype=%s towers=%d "
-                     "replicas=%d" % (n, hp.n_ctx, hp.n_layer, hp.n_embd, hp.n_we, hp.xla,
-                                      hp.compute_dtype, hp.n_gpu,
-                                      strategy.num_replicas_in_sync),
+           "config": "%dx%dx%d head=%s/%d n_layer=%d n_embd=%d n_we=%d xla=%s "
+                     "compute_dtype=%s towers=%d replicas=%d" % (
+                         n, hp.n_seq, hp.n_ctx, hp.head, hp.n_out, hp.n_layer, hp.n_embd,
+                         hp.n_we, hp.xla, hp.compute_dtype, hp.n_gpu,
+                         strategy.num_replicas_in_sync),
            "rss_after_init_bytes": fig_rss}
 
     t0 = time.perf_counter()
@@ -264,7 +282,7 @@ def run(args, out=print):
         mms.append(mm())
     step_s = statistics.median(times)
     fig["step_s"] = step_s
-    fig["tokens_per_s"] = n * 2 * hp.n_ctx / step_s
+    fig["tokens_per_s"] = n * hp.n_seq * hp.n_ctx / step_s
     fig["flops_per_step"] = flops
     fig["achieved_flops"] = flops / step_s
     fig["matmul_flops"] = statistics.median(mms)
@@ -298,6 +316,8 @@ def run(args, out=print):
 
 def check_args(args):
     """One UserError naming the flag, before TensorFlow starts."""
+    from .tasks import get_task
+    get_task(args.dataset)
     for flag in ("steps", "n_batch", "n_gpu", "n_layer", "n_head", "n_embd", "n_vocab"):
         if getattr(args, flag) < 1:
             raise UserError("--%s %d: expected a positive integer" % (flag, getattr(args, flag)))

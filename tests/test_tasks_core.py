@@ -308,3 +308,24 @@ def test_report_lines(capsys):
     assert out[0].endswith(" 50.00") and "Valid" in out[0] and "Accuracy" in out[0]
     assert any("Test middle Accuracy:" in line and line.endswith("62.90") for line in out)
     assert len({line.rindex(" ") for line in out}) == 1  # values line up
+
+
+def test_bench_reads_the_declaration():
+    """bench --dataset takes K and the head from the task (inputs stay synthetic); the
+    default is the original's ROCStories step, with the same draws as before."""
+    from finetune_lm import bench
+    base = ["--n_layer", "1", "--n_embd", "8", "--n_head", "2", "--n_vocab", "50", "--n_ctx", "12"]
+    for name, k, head, n_out in (("race", 4, "choice", 1), ("stsb", 2, "pair_sum", 6),
+                                 ("cola", 1, "linear", 2), ("rocstories", 2, "choice", 1)):
+        args = bench.build_parser().parse_args(base + ["--dataset", name])
+        hp = bench.make_hparams(args)
+        assert (hp.n_seq, hp.head, hp.n_out) == (k, head, n_out)
+        X, M, Y = bench.synthetic_batch(hp, 5)
+        assert X.shape == (5, k, 12, 2) and M.shape == (5, k, 12)
+        if hp.soft_targets:
+            assert Y.shape == (5, 6) and np.allclose(Y.sum(1), 1)
+        else:
+            assert Y.shape == (5,) and Y.max() < heads.n_logits(hp)
+    assert bench.build_parser().parse_args(base).dataset == "rocstories"
+    with pytest.raises(Exception, match="sst3"):
+        bench.check_args(bench.build_parser().parse_args(base + ["--dataset", "sst3"]))
