@@ -510,10 +510,17 @@ def run(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from .quiet import quiet
+    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
     try:
         run(args)
     except UserError as err:
         print("error: %s" % err, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        from .checkpoint import interrupted_message
+        print("error: %s" % interrupted_message(os.path.join(args.save_dir, args.desc,
+                                                             "checkpoint")), file=sys.stderr)
         return 2
     return 0
 

@@ -407,6 +407,8 @@ def run(args, out=None):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    from .quiet import quiet
+    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
     try:
         run(args)
     except UserError as err:
