@@ -35,13 +35,13 @@ import json
 import os
 import shutil
 import sys
-import time
 
 import numpy as np
 
 from . import release
 from .errors import UserError
 from .weights import MANIFEST
+from .loop import ResultLogger
 
 
 # -- the released format ----------------------------------------------------------------
@@ -116,34 +116,11 @@ def lm_shapes(hp):
                                    if not n.startswith("model/clf/"))
 
 
-class LMState:
+def LMState(strategy, hp, arrays=()):
     """towers.TrainState for the language model: the transformer's variables (no task
     head), Adam's slots and the update count, in the strategy's scope."""
-
-    def __init__(self, strategy, hp, arrays=()):
-        import tensorflow as tf
-        from .model import init_value
-        self.strategy, self.hp = strategy, hp
-        shapes = lm_shapes(hp)
-        agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
-        with strategy.scope():
-            self.params = collections.OrderedDict()
-            for i, (name, shape) in enumerate(shapes.items()):
-                value = arrays[i] if i < len(arrays) else init_value(name, shape, hp.seed)
-                self.params[name] = tf.Variable(np.asarray(value, np.float32).reshape(shape),
-                                                name=name, aggregation=agg)
-            zeros = lambda name: tf.Variable(tf.zeros(shapes[name[7:]]), name=name,
-                                             trainable=False, aggregation=agg)
-            self.m = [zeros("adam/m/" + n) for n in shapes]
-            self.v = [zeros("adam/v/" + n) for n in shapes]
-            self.t = tf.Variable(0.0, name="adam/t", trainable=False, aggregation=agg)
-
-    @property
-    def variables(self):
-        return list(self.params.values())
-
-    def get_params(self):
-        return [v.numpy() for v in self.variables]
+    from .towers import TrainState
+    return TrainState(strategy, hp, arrays, shapes=lm_shapes(hp))
 
 
 def init_arrays(init_from, hp, encoder_n_vocab):
@@ -323,25 +300,6 @@ def recipe_hparams(args, n_vocab, n_updates_total):
         seed=args.seed, xla=args.xla, compute_dtype=args.compute_dtype)
 
 
-class Logger:
-    """log_dir/<desc>.jsonl: the arguments, then one line per evaluation; rewritten
-    atomically at each line, resumed from the checkpoint's copy."""
-
-    def __init__(self, path, lines, write):
-        self.path, self.lines, self.write = path, list(lines), write
-        self._flush()
-
-    def log(self, **kwargs):
-        kwargs.setdefault("time", time.time())
-        self.lines.append(json.dumps(kwargs))
-        self._flush()
-
-    def _flush(self):
-        if self.write:
-            from .checkpoint import atomic_write
-            atomic_write(self.path, "".join(line + "\n" for line in self.lines))
-
-
 def run(args):
     """The whole pre-training job; returns a dict of the final figures."""
     import tensorflow as tf
@@ -411,12 +369,12 @@ def run(args):
         same_args(meta["args"])
         n_updates, epoch, batch = meta["n_updates"], meta["epoch"], meta["batch"]
         losses[:] = meta["tr_losses"]
-        logger = Logger(os.path.join(args.log_dir, args.desc + ".jsonl"), meta["log"], chief)
+        logger = ResultLogger(os.path.join(args.log_dir, args.desc + ".jsonl"), meta["log"], chief)
         print("resume: run %r from update %d (epoch %d, batch %d) of %s"
               % (args.desc, n_updates, epoch + 1, batch, ckpt_dir), file=sys.stderr)
     else:
-        logger = Logger(os.path.join(args.log_dir, args.desc + ".jsonl"),
-                        [json.dumps(dict(current, time=time.time()))], chief)
+        logger = ResultLogger(os.path.join(args.log_dir, args.desc + ".jsonl"), write=chief,
+                              **current)
     writer = tf.summary.create_file_writer(os.path.join(args.log_dir, args.desc)) if chief else None
     last_saved = [n_updates if restored is not None else None]
 
@@ -509,20 +467,11 @@ def run(args):
 
 
 def main(argv=None):
+    from .checkpoint import interrupted_message
+    from .errors import run_command
     args = build_parser().parse_args(argv)
-    from .quiet import quiet
-    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
-    try:
-        run(args)
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        from .checkpoint import interrupted_message
-        print("error: %s" % interrupted_message(os.path.join(args.save_dir, args.desc,
-                                                             "checkpoint")), file=sys.stderr)
-        return 2
-    return 0
+    return run_command(run, args, lambda: interrupted_message(
+        os.path.join(args.save_dir, args.desc, "checkpoint")))
 
 
 if __name__ == "__main__":

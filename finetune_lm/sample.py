@@ -406,15 +406,8 @@ def run(args, out=None):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    from .quiet import quiet
-    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
-    try:
-        run(args)
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 2
-    return 0
+    from .errors import run_command
+    return run_command(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -75,9 +75,11 @@ class TrainState:
     the strategy's scope. Replicas apply identical updates, so only the first
     replica's assignment is kept (ONLY_FIRST_REPLICA) and mirrored to the others."""
 
-    def __init__(self, strategy, hp, seed_arrays=()):
+    def __init__(self, strategy, hp, seed_arrays=(), shapes=None):
+        """shapes: {name: shape} of the variables (default: the fine-tuning model's,
+        model.param_shapes; the language model alone passes its own)."""
         self.strategy, self.hp = strategy, hp
-        shapes = param_shapes(hp)
+        shapes = self._shapes = shapes or param_shapes(hp)
         agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
         with strategy.scope():
             self.params = collections.OrderedDict()
@@ -100,7 +102,7 @@ class TrainState:
         return [v.numpy() for v in self.variables]
 
     def params_shapes(self):
-        return param_shapes(self.hp)
+        return self._shapes
 
     def set_params(self, arrays):
         for v, a in zip(self.variables, arrays):

@@ -28,7 +28,6 @@ import json
 import os
 import random
 import sys
-import time
 
 import numpy as np
 

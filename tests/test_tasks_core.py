@@ -79,8 +79,6 @@ def test_pair_sum_is_order_free():
 def test_clf_dropout_one_mask_per_example_across_its_sequences():
     hp = hp_for("pair_sum", 2, 2, pdrop=0.5)
     h, X, pos = hidden_and_tokens(4, 2)
-    p = {"model/clf/w": tf.constant(np.eye(C, 2, dtype=np.float32)),
-         "model/clf/b": tf.zeros([2])}
     rng = tf.constant([1, 2], tf.int64)
     pooled = tf.reshape(heads.pool(tf.constant(h), tf.constant(X), hp), [4, 2, C])
     dropped = heads._pooled(tf.constant(h), tf.constant(X), hp, rng).numpy()

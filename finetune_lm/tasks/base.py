@@ -6,10 +6,9 @@ its submission files. The training loop, evaluation, logging, `reproduce` and
 `bench` read these declarations; none of them names a task.
 """
 
-import csv
 import dataclasses
 import os
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
