@@ -337,6 +337,11 @@ def _finished(args, paths, pointer):
     return result
 
 
+def towers_multi_worker():
+    from .towers import _multi_worker
+    return _multi_worker()
+
+
 def describe(args, task, hp, strategy, data):
     """The run in a few lines, instead of the original's Namespace dump."""
     n_train = len(data["train"])
@@ -349,11 +354,17 @@ def describe(args, task, hp, strategy, data):
               hp.n_layer, hp.n_embd, hp.n_head, hp.n_ctx, args.n_ctx, hp.n_vocab, hp.n_special,
               "none (--n_transfer -1)" if args.n_transfer == -1 else
               "%s, %d layers" % (args.params_dir, args.n_transfer)))
+    import tensorflow as tf
+    n_rep = strategy.num_replicas_in_sync
+    present = len(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))
+    # Towers are spread evenly: with --n_gpu 4 on 3 GPUs, 2 of them run 2 towers each.
+    unused = (" (%d of the %d devices present: --n_gpu %d towers are spread evenly)"
+              % (n_rep, present, hp.n_gpu)) if n_rep < present and n_rep > 0 and not \
+        towers_multi_worker() else ""
     print("training: %d epochs x %d updates = %d updates of %d x %d examples, on %d device%s"
-          "; log %s" % (args.n_iter, per_epoch, hp.n_updates_total, hp.n_gpu, hp.n_batch,
-                        strategy.num_replicas_in_sync,
-                        "s" if strategy.num_replicas_in_sync > 1 else "",
-                        os.path.join(args.log_dir, args.desc + ".jsonl")))
+          "%s; log %s" % (args.n_iter, per_epoch, hp.n_updates_total, hp.n_gpu, hp.n_batch,
+                          n_rep, "s" if n_rep > 1 else "", unused,
+                          os.path.join(args.log_dir, args.desc + ".jsonl")))
     main = task.main_metric.name
     print("epoch updates tr_cost va_cost tr_%s va_%s" % (main, main))
     sys.stdout.flush()
