@@ -168,12 +168,9 @@ class TokenFile:
 
 
 def _atomic_save(path, array):
-    tmp = path + ".tmp-%d" % os.getpid()
-    with open(tmp, "wb") as f:
+    from .checkpoint import atomic_open
+    with atomic_open(path, "wb") as f:
         array.tofile(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def build(paths, encoder_path, bpe_path, cache_dir, workers=None, unit_bytes=1 << 20,

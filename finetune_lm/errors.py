@@ -6,9 +6,11 @@ class UserError(Exception):
 
 
 def run_command(run, args, interrupted=None):
-    """A command's main: TensorFlow kept quiet, then run(args); a UserError is one
-    `error:` line and exit status 2, and so is Ctrl-C (`interrupted()` says what is
-    kept, e.g. the checkpoint to resume from). Returns the exit status."""
+    """A command's main: TensorFlow kept quiet, then run(args). A UserError is one
+    `error:` line and exit status 2; so is an OSError while writing (a full disk: every
+    output is replaced whole or not at all, so those written before it stay), and so
+    is Ctrl-C (`interrupted()` says what is kept, e.g. the checkpoint to resume from).
+    Returns the exit status."""
     import sys
     from .quiet import quiet
     quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
@@ -17,7 +19,16 @@ def run_command(run, args, interrupted=None):
     except UserError as err:
         print("error: %s" % err, file=sys.stderr)
         return 2
+    except OSError as err:
+        if err.errno is None:
+            raise
+        print("error: %s: %s; every output written before it is kept whole (each is "
+              "replaced whole or not at all)" % (err.filename or "an output",
+                                                 err.strerror or err), file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")  # past a progress bar cut short
         print("error: %s" % (interrupted() if interrupted else "interrupted"), file=sys.stderr)
         return 2
     return 0

@@ -25,19 +25,12 @@ PARALLEL_MIN = 4000  # fewer unique texts than this: encoded in this process
 CHUNK = 2000
 
 
-def _file_sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def cache_key(task_name, splits, encoder_path, bpe_path):
     """sha256 of the task name, every split's texts and the vocabulary files."""
     h = hashlib.sha256(b"finetune_lm encoding v%d\0%s\0" % (CACHE_VERSION, task_name.encode()))
+    from .corpus import sha256_of
     for path in (encoder_path, bpe_path):
-        h.update(_file_sha(path).encode())
+        h.update(sha256_of(path).encode())
     for name in sorted(splits):
         h.update(b"\0split\0" + name.encode())
         for field in sorted(splits[name].texts):

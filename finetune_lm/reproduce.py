@@ -233,30 +233,21 @@ def reproduce(args):
 
 
 def main(argv=None):
+    from .checkpoint import interrupted_message
+    from .errors import run_command
     args = build_parser().parse_args(argv)
-    from .quiet import quiet
-    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
-    try:
-        reproduce(args)
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        from .checkpoint import interrupted_message
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K")  # past a progress bar cut short
+
+    def interrupted():
         seeds = (args.seeds if args.seeds is not None
                  else [args.seed + i for i in range(max(args.runs, 0))])
         todo = [seed_args(args, s) for s in seeds] if args.desc else []
         todo = [a for a in todo if not os.path.isfile(result_path(a))]
         if todo:  # the seed that was running: the first one without its result
-            line = "%s; finished seeds are skipped" % interrupted_message(
+            return "%s; finished seeds are skipped" % interrupted_message(
                 os.path.join(todo[0].save_dir, todo[0].desc, "checkpoint"))
-        else:
-            line = "interrupted; re-run the same command to go on (finished seeds are skipped)"
-        print("error: %s" % line, file=sys.stderr)
-        return 2
-    return 0
+        return "interrupted; re-run the same command to go on (finished seeds are skipped)"
+
+    return run_command(reproduce, args, interrupted)
 
 
 if __name__ == "__main__":

@@ -514,31 +514,16 @@ def check_finite(n_updates, clf_losses, grad_norm, ckpt_dir, last_saved):
 
 
 def main(argv=None):
+    from .checkpoint import interrupted_message
+    from .errors import run_command
     args = build_parser().parse_args(argv)
-    from .quiet import quiet
-    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
-    try:
+
+    def job(args):
         check_args(args)
         run(args)
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 2
-    except OSError as err:  # a full disk or a folder gone while writing an output
-        if err.errno is None:
-            raise
-        print("error: could not write %s: %s; every output written before it is kept "
-              "whole (each is replaced whole or not at all)"
-              % (err.filename or "an output", err.strerror or err), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        from .checkpoint import interrupted_message
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K")  # past a progress bar cut short
-        desc = args.desc or args.dataset or ""
-        print("error: %s" % interrupted_message(os.path.join(args.save_dir, desc, "checkpoint")),
-              file=sys.stderr)
-        return 2
-    return 0
+
+    return run_command(job, args, lambda: interrupted_message(
+        os.path.join(args.save_dir, args.desc or args.dataset or "", "checkpoint")))
 
 
 if __name__ == "__main__":

@@ -327,3 +327,61 @@ def test_bench_reads_the_declaration():
     assert bench.build_parser().parse_args(base).dataset == "rocstories"
     with pytest.raises(Exception, match="sst3"):
         bench.check_args(bench.build_parser().parse_args(base + ["--dataset", "sst3"]))
+
+
+# -- the training loop (FIDELITY.md "Training loop and outputs") -----------------------
+
+def test_loop_evaluations_best_rule_and_train_rows():
+    """Evaluations after each epoch and at updates 1000 and 2000 of the first only; the
+    train figures on the first n_valid training examples in file order; the best kept
+    only on a strictly better valid score (from 0 for accuracy); the last partial batch
+    dropped. The step and predictions are stubs: this tests the loop alone."""
+    from finetune_lm import loop
+    task = get_task("sst2")
+    n_train, n_valid = 2050, 3
+    hp = HParams(n_vocab=60, n_ctx=4, n_embd=C, n_head=2, n_layer=1, clf_token=E, head="linear",
+                 n_seq=1, n_out=2, n_batch=1, n_gpu=1)
+
+    def split(n, labels):
+        seqs = [[S, i % 50 + 1, E] for i in range(n)]  # the token after _start_ names the row
+        tokens, offsets = inputs._flat(seqs)
+        labels = np.asarray(labels, np.int64)
+        return inputs.Encoded(tokens, offsets, 1, labels, labels.astype(np.int32), list(range(n)))
+
+    data = {"train": split(n_train, np.zeros(n_train)), "valid": split(n_valid, [1, 1, 1])}
+    calls = {"steps": 0, "train_rows": [], "valid": 0}
+    # Valid accuracy per evaluation: 1000, 2000, end of epoch 1, end of epoch 2.
+    valid_right = iter([1, 1, 3, 2])
+
+    def train_step(X, M, Y):
+        calls["steps"] += 1
+        return None, np.zeros(1), 0.5, 1e-4
+
+    def predict(X, M, Y):  # evaluation batches of n_batch * n_gpu = 1 example
+        row = int(X[0, 0, 1, 0]) - 1
+        if Y[0] == 1:  # the valid split: right on its first k examples
+            if row == 0:
+                calls["k"] = next(valid_right)
+            logits = [[0, 1]] if row < calls["k"] else [[1, 0]]
+        else:
+            calls["train_rows"].append(row)
+            logits = [[1, 0]]
+        return np.array(logits, np.float32), np.full(1, 0.7, np.float32)
+
+    lines, bests = [], []
+
+    class Log:
+        def log(self, **kw):
+            lines.append(kw)
+
+    trainer = loop.Trainer(task, hp, data, train_step, predict, Log(),
+                           on_best=lambda: bests.append(trainer.n_updates))
+    trainer.train(2)
+    assert calls["steps"] == 2 * n_train  # batches of 1: none partial here
+    assert [(e["n_epochs"], e["n_updates"]) for e in lines] == [
+        (0, 1000), (0, 2000), (1, 2050), (2, 4100)]
+    assert [e["va_acc"] for e in lines] == pytest.approx([100 / 3, 100 / 3, 100.0, 200 / 3])
+    assert bests == [1000, 2050]  # 1000: better than 0; 2000: equal, not kept; 4100: worse
+    # The train figures: the first n_valid examples in file order, at each evaluation.
+    assert calls["train_rows"] == list(range(n_valid)) * 4
+    assert all(e["tr_cost"] == pytest.approx(0.7) for e in lines)

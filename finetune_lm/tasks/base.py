@@ -54,15 +54,9 @@ def missing_split(path, what, source):
                      % (what, path, os.path.basename(path), source))
 
 
-def read_tsv(path, what, source, n_header=1, min_fields=1):
-    """Rows of a GLUE-style TSV: (line number, fields) for each data line.
-
-    No csv quoting (fields of STS-B, QNLI, RTE and MRPC begin with `"`: default
-    quoting would merge rows); lines split on "\\n" (a final newline or not); a
-    UTF-8 byte-order mark at the start of the file is dropped. `n_header` lines are
-    skipped. A row with fewer than `min_fields` fields is an error naming file
-    and line.
-    """
+def read_text(path, what, source):
+    """The whole of a split's text file, its UTF-8 byte-order mark dropped; a folder, a
+    missing file or bytes that are not UTF-8 are errors naming the file."""
     if os.path.isdir(path):
         raise UserError("%s is a folder; expected the %s file, from %s" % (path, what, source))
     if not os.path.isfile(path):
@@ -73,8 +67,30 @@ def read_tsv(path, what, source, n_header=1, min_fields=1):
     except UnicodeDecodeError as err:
         raise UserError("%s is not UTF-8 (byte %d): expected the %s file, from %s"
                         % (path, err.start, what, source)) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def check_keys(obj, keys, where):
+    """A parsed JSON value must be an object holding `keys`; else an error at `where`."""
+    if not isinstance(obj, dict):
+        raise UserError("%s: a JSON %s, expected an object with keys %s"
+                        % (where, type(obj).__name__, ", ".join(keys)))
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise UserError("%s: no key %s; expected keys %s"
+                        % (where, ", ".join(repr(k) for k in missing), ", ".join(keys)))
+
+
+def read_tsv(path, what, source, n_header=1, min_fields=1):
+    """Rows of a GLUE-style TSV: (line number, fields) for each data line.
+
+    No csv quoting (fields of STS-B, QNLI, RTE and MRPC begin with `"`: default
+    quoting would merge rows); lines split on "\\n" (a final newline or not); a
+    UTF-8 byte-order mark at the start of the file is dropped. `n_header` lines are
+    skipped. A row with fewer than `min_fields` fields is an error naming file
+    and line.
+    """
+    text = read_text(path, what, source)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

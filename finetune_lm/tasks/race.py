@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import transforms
-from .base import Split, Task
+from .base import Split, Task, check_keys
 from .metrics import ACCURACY
 
 URL = "http://www.cs.cmu.edu/~glai1/data/race/"
@@ -60,13 +60,7 @@ def _read_passage(path):
     except ValueError as err:
         raise UserError("%s is not JSON (%s): expected one RACE passage, a JSON object with "
                         "keys %s" % (path, err, ", ".join(KEYS))) from None
-    if not isinstance(obj, dict):
-        raise UserError("%s: a JSON %s, expected an object with keys %s"
-                        % (path, type(obj).__name__, ", ".join(KEYS)))
-    missing = [k for k in KEYS if k not in obj]
-    if missing:
-        raise UserError("%s: no key %s; expected keys %s"
-                        % (path, ", ".join(repr(k) for k in missing), ", ".join(KEYS)))
+    check_keys(obj, KEYS, path)
     answers, options, questions = obj["answers"], obj["options"], obj["questions"]
     for key in ("answers", "options", "questions"):
         if not isinstance(obj[key], list):

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import transforms
-from .base import Split, Task, label_index, missing_split, read_header, read_tsv
+from .base import Split, Task, check_keys, label_index, read_header, read_text, read_tsv
 from .metrics import ACCURACY
 
 SOURCE = ("the Stanford NLI corpus 1.0 (https://nlp.stanford.edu/projects/snli/snli_1.0.zip, "
@@ -42,19 +42,8 @@ def _split(premises, hypotheses, labels, index, path):
 
 def read_jsonl(path, what="SNLI jsonl"):
     """One official snli_1.0_*.jsonl file as a Split, gold_label "-" rows dropped."""
-    if os.path.isdir(path):
-        raise UserError("%s is a folder; expected the %s file, from %s" % (path, what, SOURCE))
-    if not os.path.isfile(path):
-        raise missing_split(path, what, SOURCE)
     premises, hypotheses, labels, index = [], [], [], []
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            text = f.read()
-    except UnicodeDecodeError as err:
-        raise UserError("%s is not UTF-8 (byte %d): expected the %s file, from %s"
-                        % (path, err.start, what, SOURCE)) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = read_text(path, what, SOURCE)
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -64,13 +53,7 @@ def read_jsonl(path, what="SNLI jsonl"):
         except ValueError as err:
             raise UserError("%s: not JSON (%s); expected one JSON object a line with keys %s"
                             % (where, err, ", ".join(KEYS))) from None
-        if not isinstance(row, dict):
-            raise UserError("%s: a JSON %s, expected an object with keys %s"
-                            % (where, type(row).__name__, ", ".join(KEYS)))
-        missing = [k for k in KEYS if k not in row]
-        if missing:
-            raise UserError("%s: no key %s; expected keys %s"
-                            % (where, ", ".join(repr(k) for k in missing), ", ".join(KEYS)))
+        check_keys(row, KEYS, where)
         for k in ("sentence1", "sentence2", "gold_label"):
             if not isinstance(row[k], str):
                 raise UserError("%s: %s is %r, expected a string" % (where, k, row[k]))
