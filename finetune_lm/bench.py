@@ -15,7 +15,6 @@ before the steps: the device's real peak; that size is then timed beside each st
 Bad flags stop with one `error:` line and exit status 2.
 """
 
-import argparse
 import os
 import resource
 import statistics
@@ -24,9 +23,13 @@ import time
 
 import numpy as np
 
-from . import malloc
-from .errors import UserError
-from .hparams import HParams
+from finetune_lm import flags
+from finetune_lm.model.heads import n_logits
+from finetune_lm.tasks import DEFAULT, get_task
+from finetune_lm.util import malloc
+from finetune_lm.util.errors import UserError, run_command
+
+PROG = "python -m finetune_lm.bench"
 
 FIGURES = ("device", "cpu", "config", "first_step_s", "step_s", "tokens_per_s", "flops_per_step",
            "achieved_flops", "matmul_flops", "fraction_of_matmul", "peak_memory_bytes",
@@ -34,30 +37,18 @@ FIGURES = ("device", "cpu", "config", "first_step_s", "step_s", "tokens_per_s", 
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = flags.parser(PROG, __doc__.split("\n")[0])
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto: the GPU when one is present, else the CPU")
-    from .tasks import DEFAULT
     p.add_argument("--dataset", default=DEFAULT,
                    help="the task whose step is measured: its sequences per example and "
                         "its head (its inputs are synthetic; --n_ctx sets their length)")
-    p.add_argument("--n_batch", type=int, default=8, help="examples per tower")
-    p.add_argument("--n_gpu", type=int, default=1, help="towers per update")
-    p.add_argument("--n_ctx", type=int, default=77)
-    p.add_argument("--n_embd", type=int, default=768)
-    p.add_argument("--n_head", type=int, default=12)
-    p.add_argument("--n_layer", type=int, default=12)
+    flags.add_devices(p, n_batch=8, n_gpu=1)
+    flags.add_size(p, n_ctx=77)
     p.add_argument("--n_vocab", type=int, default=40478)
     p.add_argument("--pdrop", type=float, default=0.1, help="every dropout rate")
     p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
-    p.add_argument("--xla", dest="xla", action="store_true", default=None,
-                   help="XLA on (default: on; see docs/performance.md)")
-    p.add_argument("--no_xla", dest="xla", action="store_false")
-    p.add_argument("--compute_dtype", choices=("float32", "bfloat16", "float16"),
-                   default="float32", help="matmul precision (softmax, LN, losses stay float32)")
-    p.add_argument("--cpu_devices", type=int, default=0,
-                   help="split the CPU into N logical devices for the towers")
     p.add_argument("--intra_op", type=int, default=None, help="TF intra-op threads")
     p.add_argument("--inter_op", type=int, default=None, help="TF inter-op threads")
     p.add_argument("--matmul_n", type=int, nargs="+", default=None,
@@ -68,29 +59,25 @@ def build_parser():
     p.add_argument("--no_eval", dest="eval", action="store_false")
     p.add_argument("--n_batch_eval", type=int, default=None,
                    help="evaluation batch (default: n_batch * n_gpu)")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="seed of the weights and the inputs")
     return p
 
 
 def make_hparams(args):
     """The step of --dataset's declaration (its K sequences per example and its head)
     at the sizes of the flags."""
-    from .tasks import DEFAULT, get_task
     task = get_task(getattr(args, "dataset", None) or DEFAULT)
-    return HParams(
-        n_vocab=args.n_vocab, n_special=3, n_ctx=args.n_ctx, n_embd=args.n_embd,
-        n_head=args.n_head, n_layer=args.n_layer, embd_pdrop=args.pdrop,
-        attn_pdrop=args.pdrop, resid_pdrop=args.pdrop, clf_pdrop=args.pdrop,
-        clf_token=args.n_vocab + 2, head=task.head, n_seq=task.n_seq, n_out=task.n_out,
-        soft_targets=task.soft_targets, n_batch=args.n_batch, n_gpu=args.n_gpu,
-        n_updates_total=1000, seed=args.seed, xla=args.xla, compute_dtype=args.compute_dtype)
+    return flags.hparams(
+        args, n_special=3, embd_pdrop=args.pdrop, attn_pdrop=args.pdrop,
+        resid_pdrop=args.pdrop, clf_pdrop=args.pdrop, clf_token=args.n_vocab + 2,
+        head=task.head, n_seq=task.n_seq, n_out=task.n_out, soft_targets=task.soft_targets,
+        n_updates_total=1000)
 
 
 def synthetic_batch(hp, n, seed=0):
     """Realistic inputs: K sequences [_start_] text [_delimiter_] text [_classify_] per
     example, zero-padded, lengths spread over the context, mask 1 on real tokens; targets
     of the head's kind (soft targets: a random distribution over the classes)."""
-    from .heads import n_logits
     rng = np.random.RandomState(seed)
     start, delim = hp.n_vocab, hp.n_vocab + 1
     k = hp.n_seq
@@ -222,7 +209,7 @@ def _current_rss():
 
 def configure(args):
     import tensorflow as tf
-    from . import towers
+    from finetune_lm.training import towers
     if args.device == "cpu":
         tf.config.set_visible_devices([], "GPU")
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -234,8 +221,6 @@ def configure(args):
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     if not gpu:
         towers.split_cpu(args.cpu_devices)
-    if args.xla is None:
-        args.xla = True
     if args.xla:
         malloc.map_large_blocks()  # as train.py does
     return gpu
@@ -245,14 +230,16 @@ def run(args, out=print):
     """Build, time and report; returns the figures as a dict."""
     gpu = configure(args)
     import tensorflow as tf
-    from . import towers
+    from finetune_lm.training import towers
+    from finetune_lm.training.objectives import FineTuning
 
     hp = make_hparams(args)
     n = hp.n_batch_train
+    objective = FineTuning(hp)
     strategy = towers.make_strategy(hp.n_gpu)
-    state = towers.TrainState(strategy, hp)
+    state = towers.TrainState(strategy, hp, objective.param_shapes())
     fig_rss = _current_rss()
-    train = towers.mgpu_train(state)
+    train = towers.mgpu_train(state, objective)
     batches = [synthetic_batch(hp, n, seed=s) for s in range(2)]
     fig = {"device": "GPU" if gpu else "CPU (%d cores)" % os.cpu_count(), "cpu": cpu_info(),
            "config": "%dx%dx%d head=%s/%d n_layer=%d n_embd=%d n_we=%d xla=%s "
@@ -288,10 +275,10 @@ def run(args, out=print):
     fig["matmul_flops"] = statistics.median(mms)
     fig["fraction_of_matmul"] = statistics.median(flops / t / m for t, m in zip(times, mms))
     fig["peak_memory_train_bytes"] = peak_memory(gpu)
-    fig["loss"] = float(np.mean(result[1]))
+    fig["loss"] = float(np.mean(result[2]))  # the clf losses
     if args.eval:
         n_eval = args.n_batch_eval or n
-        predict = towers.mgpu_predict(state, n_eval)
+        predict = towers.mgpu_predict(state, objective, n_eval)
         X, M, Y = synthetic_batch(hp, n_eval, seed=2)
         predict(X, M, Y)
         t0 = time.perf_counter()
@@ -316,26 +303,15 @@ def run(args, out=print):
 
 def check_args(args):
     """One UserError naming the flag, before TensorFlow starts."""
-    from .tasks import get_task
     get_task(args.dataset)
-    for flag in ("steps", "n_batch", "n_gpu", "n_layer", "n_head", "n_embd", "n_vocab"):
+    for flag in ("steps", "n_vocab"):
         if getattr(args, flag) < 1:
             raise UserError("--%s %d: expected a positive integer" % (flag, getattr(args, flag)))
-    if args.n_embd % args.n_head:
-        raise UserError("--n_embd %d is not divisible by --n_head %d: expected a multiple of it"
-                        % (args.n_embd, args.n_head))
+    flags.check(args, names=("afn",))
     if args.n_ctx < 2:
         raise UserError("--n_ctx %d: expected at least 2 tokens" % args.n_ctx)
     if args.warmup < 0:
         raise UserError("--warmup %d: expected 0 or more untimed steps" % args.warmup)
-    if not 0 <= args.pdrop < 1:
-        raise UserError("--pdrop %g: expected a dropout rate in [0, 1)" % args.pdrop)
-    if args.cpu_devices < 0:
-        raise UserError("--cpu_devices %d: expected 0 (no split) or more" % args.cpu_devices)
-    if args.cpu_devices > 1 and args.n_gpu % args.cpu_devices:
-        raise UserError("--n_gpu %d towers cannot be spread evenly over --cpu_devices %d "
-                        "devices: expected --n_gpu a multiple of --cpu_devices"
-                        % (args.n_gpu, args.cpu_devices))
     for n in args.matmul_n or ():
         if n < 1:
             raise UserError("--matmul_n %d: expected positive matrix sides" % n)
@@ -345,18 +321,12 @@ def check_args(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
+
+    def job(args):
         check_args(args)
-        from .quiet import quiet
-        quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
         run(args)
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_command(job, args)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import sys
 import urllib.error
 import urllib.request
 
-from . import release
-from .errors import UserError
+from finetune_lm.lm import release
+from finetune_lm.util.errors import UserError
 
 DEFAULT_DEST = "params"
 DEFAULT_TIMEOUT = 60.0  # seconds, for connecting and for each socket read
@@ -37,7 +37,7 @@ def missing_files(dest, files=None):
     weight files and whatever else the manifest lists (the vocabulary may live
     elsewhere: --encoder_path, --bpe_path)."""
     if files is None:
-        from .weights import WEIGHT_FILES, read_manifest
+        from finetune_lm.lm.weights import WEIGHT_FILES, read_manifest
         listed = read_manifest(dest) if os.path.isdir(dest) else None
         if listed is None:
             files = release.FILES
@@ -68,7 +68,7 @@ def missing_inputs(data_dir, data_source, params_dir, n_transfer, encoder_path, 
     """What a run lacks among its weights and vocabulary, as one message (None when
     nothing is missing); with the data missing too, the message says both. (Missing
     data alone is left to the task's loader, which names each file.)"""
-    from .weights import WEIGHT_FILES
+    from finetune_lm.lm.weights import WEIGHT_FILES
     needed = [] if n_transfer == -1 else list(WEIGHT_FILES)
     missing = [n for n in missing_files(params_dir, needed)]
     elsewhere = []
@@ -268,7 +268,7 @@ def main(argv=None):
                    help="socket timeout in seconds (default: %(default)g)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
-    from .quiet import quiet
+    from finetune_lm.util.quiet import quiet
     quiet(import_tf=False)  # the downloader never starts TensorFlow
     try:
         paths = download(args.dest, base_url=args.base_url, files=args.files,

@@ -18,81 +18,23 @@ The paper reports 18.4 on BooksCorpus (section 4.1); `--params_dir params/` (the
 release) on BooksCorpus text checks it.
 """
 
-import argparse
 import math
 import os
 import sys
 
 import numpy as np
+from tqdm import tqdm
 
-from . import release
-from .errors import UserError
+from finetune_lm import flags
+from finetune_lm.lm import release
+from finetune_lm.sample import add_model_flags, load_model
+from finetune_lm.util.errors import UserError, run_command
 
-
-def windows(n_tokens, n_ctx, stride):
-    """[(start, length, first)]: window tokens[start:start + length] scores the
-    predictions of its tokens first..length-1 (token j from tokens before it)."""
-    if not 1 <= stride < n_ctx:
-        raise ValueError("stride %d: expected 1..%d" % (stride, n_ctx - 1))
-    out, start, done = [], 0, 1  # done: the first token not yet scored
-    while done < n_tokens:
-        end = min(start + n_ctx, n_tokens)
-        out.append((start, end - start, done - start))
-        done = end
-        start += stride
-    return out
-
-
-class Scorer:
-    """Sum of the next-token losses and their count, in batches of n_batch windows of
-    n_ctx tokens (one compiled function, the last batch padded)."""
-
-    def __init__(self, params, hp, n_ctx=None, n_batch=4, xla=None):
-        import tensorflow as tf
-        self.params, self.hp = params, hp
-        self.n_ctx = n_ctx or hp.n_ctx
-        if self.n_ctx > hp.n_ctx:
-            raise ValueError("windows of %d tokens; the model has %d positions"
-                             % (self.n_ctx, hp.n_ctx))
-        self.n_batch = n_batch
-        self._fn = tf.function(self._losses, autograph=False,
-                               jit_compile=bool(hp.xla if xla is None else xla))
-
-    def _losses(self, X, W):
-        """X [N, T, 2], W [N, T - 1] weights of each prediction -> (sum, count)."""
-        import tensorflow as tf
-        from .model import lm_logits, transformer
-        h, we = transformer(self.params, X, self.hp)
-        logits = lm_logits(h[:, :-1], we[:self.hp.n_vocab], self.hp)  # [N, T-1, n_vocab]
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits,
-                                                                labels=X[:, 1:, 0])
-        return tf.reduce_sum(losses * W), tf.reduce_sum(W)
-
-    def score(self, tokens, stride=None, progress=None):
-        """(count, sum of losses) over one token sequence."""
-        import tensorflow as tf
-        hp, T = self.hp, self.n_ctx
-        wins = windows(len(tokens), T, stride or T - 1)
-        pos = hp.n_vocab + hp.n_special + np.arange(T, dtype=np.int32)
-        total, count = 0.0, 0
-        for b in range(0, len(wins), self.n_batch):
-            X = np.zeros([self.n_batch, T, 2], np.int32)
-            X[:, :, 1] = pos
-            W = np.zeros([self.n_batch, T - 1], np.float32)
-            for r, (start, length, first) in enumerate(wins[b:b + self.n_batch]):
-                X[r, :length, 0] = tokens[start:start + length]
-                W[r, first - 1:length - 1] = 1
-            s, c = self._fn(tf.constant(X), tf.constant(W))
-            total += float(s)
-            count += int(round(float(c)))
-            if progress is not None:
-                progress(len(wins[b:b + self.n_batch]))
-        return count, total
+PROG = "python -m finetune_lm.perplexity"
 
 
 def build_parser():
-    from .sample import add_model_flags
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = flags.parser(PROG, __doc__.split("\n")[0])
     p.add_argument("files", nargs="+", help="text files (UTF-8)")
     p.add_argument("--n_ctx", type=int, default=None,
                    help="tokens per window (default: the model's context)")
@@ -100,24 +42,22 @@ def build_parser():
                    help="tokens between window starts (default: --n_ctx - 1)")
     p.add_argument("--n_batch", type=int, default=4, help="windows per batch")
     p.add_argument("--cache_dir", type=str, default=os.path.join("datasets", ".cache", "corpus"),
-                   help="where encoded texts are kept (finetune_lm.corpus)")
+                   help="where encoded texts are kept, named by their content")
     p.add_argument("--workers", type=int, default=0, help="encoding processes (0: one a core)")
     add_model_flags(p)
     return p
 
 
 def run(args, out=None):
-    from . import corpus
-    from .sample import load_model
-    from tqdm import tqdm
+    # Here, not at the top: they load TensorFlow, which --help and bad flags need not.
+    from finetune_lm.data import corpus
+    from finetune_lm.lm.scorer import Scorer, windows
     out = out or sys.stdout
-    if args.n_batch < 1:
-        raise UserError("--n_batch %d: expected a positive integer" % args.n_batch)
     encoder, params, hp = load_model(args)
     n_ctx = args.n_ctx or hp.n_ctx
     if not 2 <= n_ctx <= hp.n_ctx:
         raise UserError("--n_ctx %d: expected 2..%d, the model's positions" % (n_ctx, hp.n_ctx))
-    stride = args.stride or n_ctx - 1
+    stride = n_ctx - 1 if args.stride is None else args.stride
     if not 1 <= stride < n_ctx:
         raise UserError("--stride %d: expected 1..%d (--n_ctx - 1: each window's first "
                         "token is context only)" % (stride, n_ctx - 1))
@@ -148,7 +88,6 @@ def run(args, out=None):
 
 
 def main(argv=None):
-    from .errors import run_command
     return run_command(run, build_parser().parse_args(argv))
 
 

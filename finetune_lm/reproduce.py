@@ -28,9 +28,13 @@ import sys
 
 import numpy as np
 
-from . import train
-from .checkpoint import atomic_open, atomic_write, atomic_write_json, differing_flags, read_json
-from .errors import UserError
+from finetune_lm import train
+from finetune_lm.tasks import get_task
+from finetune_lm.training.checkpoint import differing_flags, interrupted_message
+from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json, read_json
+
+PROG = "python -m finetune_lm.reproduce"
 
 RESULT_FILE = "result.json"
 PLOT_HINT = "pip install -e .[plot]"
@@ -41,7 +45,7 @@ STATS = (("median", np.median), ("mean", np.mean),
 
 def build_parser():
     p = train.build_parser()
-    p.description = __doc__.split("\n")[0]
+    p.prog, p.description = PROG, __doc__.split("\n")[0]
     g = p.add_mutually_exclusive_group()
     g.add_argument("--runs", type=int, default=10,
                    help="number of runs, seeds --seed, --seed + 1, ...")
@@ -182,7 +186,6 @@ def plot(results, desc, folder, task):
 
 def reproduce(args):
     """Run (or skip) every seed, then write the table and the plot; returns the results."""
-    from .tasks import get_task
     if args.seeds is None:
         if args.runs < 1:
             raise UserError("--runs %d: expected a positive number of runs" % args.runs)
@@ -233,8 +236,6 @@ def reproduce(args):
 
 
 def main(argv=None):
-    from .checkpoint import interrupted_message
-    from .errors import run_command
     args = build_parser().parse_args(argv)
 
     def interrupted():

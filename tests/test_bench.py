@@ -101,7 +101,7 @@ def test_cpu_info_reads_proc_cpuinfo(tmp_path):
 def test_step_flops_full_size():
     """GPT-1 at 8 x 2 x 77: ~0.9 TFLOP per update, a quarter of it the LM head."""
     from finetune_lm.bench import step_flops
-    from finetune_lm.hparams import HParams
+    from finetune_lm.model.hparams import HParams
     hp = HParams(n_ctx=77)
     C, T, L, V = 768, 77, 12, 40478 + 3 + 77
     body = 16 * T * L * (24 * C * C + 4 * T * C)
@@ -113,7 +113,7 @@ def test_step_flops_full_size():
 
 def test_synthetic_batch_is_realistic():
     from finetune_lm.bench import synthetic_batch
-    from finetune_lm.hparams import HParams
+    from finetune_lm.model.hparams import HParams
     hp = HParams(n_vocab=100, n_ctx=12, clf_token=102)
     X, M, Y = synthetic_batch(hp, 5)
     assert X.shape == (5, 2, 12, 2) and M.shape == (5, 2, 12) and Y.shape == (5,)
@@ -128,9 +128,9 @@ def test_synthetic_batch_is_realistic():
 
 def _updates(xla, n_gpu, steps=2):
     """Parameters and per-example losses after `steps` updates of a tiny model, dropout on."""
-    from finetune_lm import towers
+    from finetune_lm.training import towers
     from finetune_lm.bench import synthetic_batch
-    from finetune_lm.hparams import HParams
+    from finetune_lm.model.hparams import HParams
     hp = HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52,
                  n_batch=2, n_gpu=n_gpu, n_updates_total=10, lr=1e-3, lr_warmup=0.1, xla=xla)
     state = towers.TrainState(towers.make_strategy(1), hp)
@@ -147,8 +147,8 @@ def test_xla_step_equals_plain_step(n_gpu):
     p_xla, l_xla, e_xla = _updates(True, n_gpu)
     for a, b in zip(l_plain, l_xla):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    from finetune_lm.model import param_shapes
-    from finetune_lm.hparams import HParams
+    from finetune_lm.model.transformer import param_shapes
+    from finetune_lm.model.hparams import HParams
     names = list(param_shapes(HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2)))
     for name, a, b in zip(names, p_plain, p_xla):
         if name == "model/clf/b":
@@ -160,8 +160,8 @@ def test_xla_step_equals_plain_step(n_gpu):
     centred = lambda e: e - e.mean(1, keepdims=True)
     np.testing.assert_allclose(centred(e_plain), centred(e_xla), rtol=1e-5, atol=1e-5)
     # The updates moved the parameters (the comparison is not of two no-ops).
-    from finetune_lm.model import init_value, param_shapes
-    from finetune_lm.hparams import HParams
+    from finetune_lm.model.transformer import init_value, param_shapes
+    from finetune_lm.model.hparams import HParams
     start = [init_value(n, s, 42) for n, s in param_shapes(
         HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2)).items()]
     assert all(np.max(np.abs(a - s)) > 1e-5 for a, s in zip(p_plain, start))
@@ -172,9 +172,9 @@ def test_mixed_precision_forward_close_to_float32(dtype):
     """compute_dtype runs the matmuls in 16 bits and keeps the rest in float32: the
     losses move by round-off only (a tiny model, so the check runs on any CPU)."""
     import tensorflow as tf
-    from finetune_lm import model as M_
+    from finetune_lm.model import transformer as M_
     from finetune_lm.bench import synthetic_batch
-    from finetune_lm.hparams import HParams
+    from finetune_lm.model.hparams import HParams
     hp = HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52)
     P = {n: tf.constant(M_.init_value(n, s, 1)) for n, s in M_.param_shapes(hp).items()}
     X, M, Y = (tf.constant(a) for a in synthetic_batch(hp, 4))
@@ -187,7 +187,7 @@ def test_mixed_precision_forward_close_to_float32(dtype):
 
 MAPPED = r'''
 import ctypes, ctypes.util, sys
-from finetune_lm import malloc
+from finetune_lm.util import malloc
 libc = ctypes.CDLL(ctypes.util.find_library("c"))
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in
@@ -218,6 +218,6 @@ def test_map_large_blocks_keeps_them_mapped():
 
 
 def test_map_large_blocks_without_mallopt(monkeypatch):
-    from finetune_lm import malloc
+    from finetune_lm.util import malloc
     monkeypatch.setattr(malloc.ctypes, "CDLL", lambda name: object())
     assert malloc.map_large_blocks() is False

@@ -259,8 +259,8 @@ def test_vocabulary_only_setup_names_the_two_files(capsys, tmp_path):
 
 
 def test_missing_vocabulary_in_text_names_the_files_option(tmp_path):
-    from finetune_lm.errors import UserError
-    from finetune_lm.text import TextEncoder
+    from finetune_lm.util.errors import UserError
+    from finetune_lm.data.text import TextEncoder
     with pytest.raises(UserError) as err:
         TextEncoder(str(tmp_path / "encoder_bpe_40000.json"), str(tmp_path / "vocab_40000.bpe"))
     assert ("%s --files encoder_bpe_40000.json vocab_40000.bpe --dest %s"
@@ -303,12 +303,12 @@ def test_log_dir_under_a_file(capsys, tmp_path):
 
 
 def test_writable_folders_are_made_and_left_clean(capsys, tmp_path):
-    from finetune_lm.checkpoint import check_writable
+    from finetune_lm.training.checkpoint import check_writable
     folder = tmp_path / "a" / "b"
     check_writable(str(folder), "--save_dir")
     assert folder.is_dir() and os.listdir(folder) == []
     (tmp_path / "f").write_text("x")
-    from finetune_lm.errors import UserError
+    from finetune_lm.util.errors import UserError
     with pytest.raises(UserError, match="--save_dir .* is a file"):
         check_writable(str(tmp_path / "f"), "--save_dir")
 
@@ -386,7 +386,7 @@ def test_ctrl_c_during_training(tmp_path, gpt1_dir, rocstories_dir):
 # -- resume: paths compare normalised; flags that change nothing ------------------------------
 
 def test_trailing_slash_does_not_refuse_resume():
-    from finetune_lm.checkpoint import differing_flags
+    from finetune_lm.training.checkpoint import differing_flags
     saved = {"save_dir": "save/", "log_dir": "./log", "data_dir": "datasets/rocstories",
              "encoder_path": "params//encoder_bpe_40000.json", "desc": "r", "seed": 42,
              "unverified_weights": False}
@@ -435,7 +435,7 @@ def test_module_runs_the_command_line_quietly(tmp_path):
 
 
 def test_quiet_leaves_a_users_setting(monkeypatch):
-    from finetune_lm import quiet
+    from finetune_lm.util import quiet
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     assert quiet.quiet() is False
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
@@ -484,8 +484,8 @@ def test_rocstories_folder_where_a_file_is_expected(capsys, tmp_path):
 
 
 def test_best_params_that_is_not_joblib(tmp_path):
-    from finetune_lm.errors import UserError
-    from finetune_lm.weights import load_params
+    from finetune_lm.util.errors import UserError
+    from finetune_lm.lm.weights import load_params
     path = tmp_path / "best_params.jl"
     path.write_bytes(b"not a pickle at all")
     with pytest.raises(UserError) as err:
@@ -496,10 +496,10 @@ def test_best_params_that_is_not_joblib(tmp_path):
 def test_checkpoint_that_cannot_be_written_keeps_the_last_one(tmp_path, monkeypatch):
     """A full disk during a save: the partial files go, latest.json still names the last
     complete checkpoint, and the error says so."""
-    from finetune_lm.checkpoint import RunCheckpoint
-    from finetune_lm.errors import UserError
-    from finetune_lm.hparams import HParams
-    from finetune_lm.towers import TrainState, make_strategy
+    from finetune_lm.training.checkpoint import RunCheckpoint
+    from finetune_lm.util.errors import UserError
+    from finetune_lm.model.hparams import HParams
+    from finetune_lm.training.towers import TrainState, make_strategy
     import tensorflow as tf
     hp = HParams(n_vocab=10, n_ctx=4, n_embd=8, n_head=2, n_layer=1)
     state = TrainState(make_strategy(1), hp)

@@ -10,10 +10,11 @@ import sklearn.utils
 from sklearn.model_selection import train_test_split
 
 from conftest import HEADER, TEST, VAL, data_dir, write_csv
-from finetune_lm import loop, train
+from finetune_lm import train
+from finetune_lm.training import loop
 from finetune_lm.tasks import get_task
 from finetune_lm.tasks import rocstories as datasets
-from finetune_lm.errors import UserError
+from finetune_lm.util.errors import UserError
 
 
 

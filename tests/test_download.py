@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from finetune_lm import download as dl
-from finetune_lm import release
-from finetune_lm.errors import UserError
+from finetune_lm.lm import release
+from finetune_lm.util.errors import UserError
 
 TIMEOUT = 5.0
 BIG = "params_3.npy"  # the stand-in large enough to cut mid-body

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from finetune_lm import model as M_
-from finetune_lm.hparams import HParams
+from finetune_lm.model import transformer as M_
+from finetune_lm.model.hparams import HParams
 
 N_VOCAB, N_SPECIAL, N_CTX, N_EMBD, N_HEAD, N_LAYER = 60, 3, 10, 32, 4, 2
 START, DELIM, CLF = N_VOCAB, N_VOCAB + 1, N_VOCAB + 2

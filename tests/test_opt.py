@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from finetune_lm import opt, towers
-from finetune_lm.hparams import HParams
-from finetune_lm.model import model, param_shapes
+from finetune_lm.training import opt
+from finetune_lm.training import towers
+from finetune_lm.model.hparams import HParams
+from finetune_lm.model.transformer import model, param_shapes
 
 
 # -- NumPy reference ------------------------------------------------------------

@@ -21,9 +21,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, TEST, VAL, data_dir, write_csv
-from finetune_lm import corpus, perplexity, pretrain, release, sample, towers, weights
-from finetune_lm.hparams import HParams
-from finetune_lm.text import TextEncoder
+from finetune_lm import perplexity, pretrain, sample
+from finetune_lm.data import corpus
+from finetune_lm.lm import release
+from finetune_lm.training import towers
+from finetune_lm.lm import weights
+from finetune_lm.model.hparams import HParams
+from finetune_lm.data.text import TextEncoder
 
 TINY = ["--n_layer", "2", "--n_embd", "32", "--n_head", "4", "--n_ctx", "16", "--n_batch", "4",
         "--n_gpu", "2", "--n_iter", "1", "--lr", "3e-3", "--lr_warmup_updates", "10",
@@ -227,12 +231,12 @@ def test_schedule_and_modified_l2_against_numpy(texts, gpt1_dir):
 
 
 def pretrain_transformer(p, X, hp):
-    from finetune_lm.model import transformer
+    from finetune_lm.model.transformer import transformer
     return transformer(p, tf.constant(X), hp)
 
 
 def pretrain_lm(h, we, X, hp):
-    from finetune_lm.model import lm_losses
+    from finetune_lm.model.transformer import lm_losses
     return lm_losses(h, we[:hp.n_vocab], tf.constant(X), tf.ones(X.shape[:2]), hp)
 
 

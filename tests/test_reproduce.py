@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from finetune_lm import reproduce
-from finetune_lm.analysis import read_submission
+from finetune_lm.training.analysis import read_submission
 from finetune_lm.tasks.rocstories import ROC_TEST, _rocstories
 
 TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32",

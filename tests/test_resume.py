@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from finetune_lm import checkpoint, loop, train
+from finetune_lm import train
+from finetune_lm.training import checkpoint
+from finetune_lm.training import loop
 
 TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32",
         "--n_head", "2", "--n_ctx", "24", "--lm_coef", "0", "--n_batch", "16"]
@@ -188,8 +190,8 @@ def test_interrupted_atomic_write_keeps_earlier_file(tmp_path, monkeypatch):
 def test_interrupted_checkpoint_keeps_earlier_one(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from finetune_lm.hparams import HParams
-    from finetune_lm.towers import TrainState
+    from finetune_lm.model.hparams import HParams
+    from finetune_lm.training.towers import TrainState
 
     hp = HParams(n_vocab=10, n_ctx=8, n_embd=8, n_head=2, n_layer=1, n_gpu=1, n_batch=2)
     state = TrainState(tf.distribute.get_strategy(), hp)

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from finetune_lm import model as M_
-from finetune_lm import pretrain, release, sample
-from finetune_lm.hparams import HParams
+from finetune_lm.model import transformer as M_
+from finetune_lm import pretrain, sample
+from finetune_lm.lm import release
+from finetune_lm.model.hparams import HParams
 from test_model import NP_ACT, np_ln, np_softmax
 
 HP = HParams(n_vocab=100, n_special=3, n_ctx=24, n_embd=32, n_head=4, n_layer=2,
@@ -190,7 +191,7 @@ def test_fit_prompt_cuts_from_the_left():
 
 
 def test_decode(gpt1_dir):
-    from finetune_lm.text import TextEncoder
+    from finetune_lm.data.text import TextEncoder
     enc = TextEncoder(os.path.join(gpt1_dir, release.ENCODER_FILE),
                       os.path.join(gpt1_dir, release.BPE_FILE))
     ids = enc.encode(["Hello, World. It's unbelievably tidy!\n\nNew line"])[0]

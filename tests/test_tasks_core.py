@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from finetune_lm import analysis, heads, inputs, model as M_
-from finetune_lm.hparams import HParams
+from finetune_lm.training import analysis
+from finetune_lm.model import heads
+from finetune_lm.data import inputs
+from finetune_lm.model import transformer as M_
+from finetune_lm.model.hparams import HParams
 from finetune_lm.tasks import all_tasks, get_task, metrics, transforms
 from finetune_lm.tasks.base import Split
 
@@ -336,7 +339,7 @@ def test_loop_evaluations_best_rule_and_train_rows():
     train figures on the first n_valid training examples in file order; the best kept
     only on a strictly better valid score (from 0 for accuracy); the last partial batch
     dropped. The step and predictions are stubs: this tests the loop alone."""
-    from finetune_lm import loop
+    from finetune_lm.training import loop
     task = get_task("sst2")
     n_train, n_valid = 2050, 3
     hp = HParams(n_vocab=60, n_ctx=4, n_embd=C, n_head=2, n_layer=1, clf_token=E, head="linear",

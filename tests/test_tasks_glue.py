@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import data_dir
-from finetune_lm.errors import UserError
+from finetune_lm.util.errors import UserError
 from finetune_lm.tasks import get_task, glue
 
 TASKS = {t.name: t for t in glue.TASKS}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import data_dir
-from finetune_lm.errors import UserError
+from finetune_lm.util.errors import UserError
 from finetune_lm.tasks import get_task, race, scitail, snli
 
 SPECIALS = (100, 101, 102)

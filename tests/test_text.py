@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from finetune_lm.errors import UserError
-from finetune_lm.text import TextEncoder, add_special_tokens, get_pairs, text_standardize
+from finetune_lm.util.errors import UserError
+from finetune_lm.data.text import TextEncoder, add_special_tokens, get_pairs, text_standardize
 
 # Ranks are line order: "o w" outranks "l o", so "lower" must become "low er</w>"
 # via "l ow", never via "lo w".

@@ -64,7 +64,7 @@ def assert_same_update(a, b):
     run's bias is the same up to round-off."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from tower_run import tiny_hparams
-    from finetune_lm.model import param_shapes
+    from finetune_lm.model.transformer import param_shapes
     names = list(param_shapes(tiny_hparams()))
     assert len(names) == len(a) == len(b) and names[-2:] == ["model/clf/w", "model/clf/b"]
     assert_same(a[:-1], b[:-1])  # clf/w and everything else
@@ -88,7 +88,7 @@ def test_four_towers_same_on_1_2_4_devices(tmp_path):
     # The updates did happen, with dropout on: parameters moved from their start.
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from tower_run import tiny_hparams
-    from finetune_lm.model import init_value, param_shapes
+    from finetune_lm.model.transformer import init_value, param_shapes
     hp = tiny_hparams()
     start = [init_value(n, s, hp.seed) for n, s in param_shapes(hp).items()]
     assert all(np.max(np.abs(a - s)) > 1e-5 for a, s in zip(base, start))

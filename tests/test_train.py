@@ -76,8 +76,8 @@ def test_log_lines(e2e):
 
 def test_checkpoint_arrays(e2e):
     tmp, _, _ = e2e
-    from finetune_lm.hparams import HParams
-    from finetune_lm.model import param_shapes
+    from finetune_lm.model.hparams import HParams
+    from finetune_lm.model.transformer import param_shapes
     arrays = joblib.load(os.path.join(tmp, "save", "tiny", "best_params.jl"))
     # n_ctx 24 -> max_len 10 -> the longest sequence is 10 + 10 + 3 = 23 tokens.
     hp = HParams(n_ctx=23, n_embd=32, n_head=4, n_layer=2)

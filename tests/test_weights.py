@@ -15,10 +15,11 @@ import joblib
 import numpy as np
 import pytest
 
-from finetune_lm import release, weights
-from finetune_lm.errors import UserError
-from finetune_lm.hparams import HParams
-from finetune_lm.model import param_shapes
+from finetune_lm.lm import release
+from finetune_lm.lm import weights
+from finetune_lm.util.errors import UserError
+from finetune_lm.model.hparams import HParams
+from finetune_lm.model.transformer import param_shapes
 
 N_FLOATS = 116534784
 N_EMBD = 768

@@ -32,7 +32,7 @@ def batch(hp, step):
 
 
 def tiny_hparams(n_gpu=4, pdrop=0.1, seed=42):
-    from finetune_lm.hparams import HParams
+    from finetune_lm.model.hparams import HParams
     return HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52,
                    n_batch=2, n_gpu=n_gpu, n_updates_total=10, lr=1e-3, lr_warmup=0.1,
                    embd_pdrop=pdrop, attn_pdrop=pdrop, resid_pdrop=pdrop, clf_pdrop=pdrop,
@@ -47,7 +47,7 @@ def main():
     ap.add_argument("--n_gpu", type=int, default=4)
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
-    from finetune_lm import towers
+    from finetune_lm.training import towers
     import tensorflow as tf
     towers.split_cpu(args.cpu_devices)
     tf.config.experimental.enable_op_determinism()

@@ -6,7 +6,7 @@ declarations."""
 import importlib
 import pkgutil
 
-from ..errors import UserError
+from finetune_lm.util.errors import UserError
 from .base import Metric, Split, Submission, Task  # noqa: F401  (the API of a task file)
 
 # The task the original released, which the benchmark measures unless told otherwise.

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from ..errors import UserError
+from finetune_lm.util.errors import UserError
 
 
 @dataclasses.dataclass
@@ -173,6 +173,8 @@ class Task:
     analysis: the labelled splits `--analysis` reports besides the valid one
         (test sets with public labels, the second MNLI dev set).
     groups: subsets the metrics are also reported on (RACE: middle, high).
+    split_titles: how --analysis names each split ("valid": "Valid", "test": "Test"
+        unless the task says otherwise; MNLI's other splits are its own).
     paper: the paper's numbers, {"<split> <metric>": value}, for reproduce's table
         (split "test" of a GLUE task: the GLUE server's hidden test set).
     """
@@ -195,6 +197,7 @@ class Task:
     groups: Tuple[str, ...] = ()
     paper: dict = dataclasses.field(default_factory=dict)
     title: Optional[str] = None  # how --analysis names it (default: the name)
+    split_titles: dict = dataclasses.field(default_factory=dict)
     # Other reference figures for reproduce's table: {row name: (what it is, value)},
     # on the same split and metric as the first paper number.
     references: dict = dataclasses.field(default_factory=dict)
@@ -202,6 +205,9 @@ class Task:
     @property
     def display(self):
         return self.title or self.name
+
+    def split_title(self, split):
+        return self.split_titles.get(split) or {"valid": "Valid", "test": "Test"}.get(split, split)
 
     @property
     def main_metric(self):

@@ -29,7 +29,7 @@ import sys
 
 import numpy as np
 
-from ..errors import UserError
+from finetune_lm.util.errors import UserError
 from . import transforms
 from .base import Split, Submission, Task, label_index, read_tsv
 from .metrics import ACCURACY, F1, MATTHEWS, PEARSON, SPEARMAN
@@ -293,7 +293,9 @@ TASKS = [
          n_seq=1, head="linear", n_out=3, label_names=NLI3, metrics=(ACCURACY,),
          submissions=(Submission("test", "MNLI-m.tsv"), Submission("test_mm", "MNLI-mm.tsv"),
                       Submission("ax", "AX.tsv")),
-         analysis=("valid_mm",), paper={"test acc": 82.1, "test_mm acc": 81.4}),
+         analysis=("valid_mm",), paper={"test acc": 82.1, "test_mm acc": 81.4},
+         split_titles={"valid_mm": "Valid mismatched", "test_mm": "Test mismatched",
+                       "ax": "Diagnostic"}),
     # QNLI: the paper (June 2018) used GLUE's first QNLI, v1 (108436/5732/5740 rows),
     # which GLUE replaced with v2 (104743/5463/5463) in 2019; both have the same
     # layout, so --data_dir picks the version. 88.1 is a v1 number. The question

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..errors import UserError
+from finetune_lm.util.errors import UserError
 from . import transforms
 from .base import Split, Task, check_keys
 from .metrics import ACCURACY

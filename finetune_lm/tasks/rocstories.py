@@ -11,7 +11,7 @@ import os
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ..errors import UserError
+from finetune_lm.util.errors import UserError
 from . import metrics
 from .base import Split, Submission, Task
 
@@ -100,25 +100,3 @@ TASKS = [Task(
     paper={"test acc": 86.5},
     references={"original_median": ("openai/finetune-transformer-lm README, median of 10 runs",
                                     85.8)})]
-
-
-def n_ctx_for(splits, n_ctx_flag):
-    """The model's context for these (x1, x2, x3) token lists: the longest transformed
-    sequence, capped at the flag (what inputs.prepare_task computes)."""
-    longest = max((len(seq) for split in splits for x1, x2, x3 in split
-                   for seq in transform({"story": x1, "ending1": x2, "ending2": x3},
-                                        (0, 0, 0), n_ctx_flag)), default=0)
-    return min(longest, n_ctx_flag)
-
-
-def transform_roc(X1, X2, X3, n_ctx, max_len, start, delimiter, clf_token, pos_offset):
-    """The original's dense input [N, 2, n_ctx, 2] and mask [N, 2, n_ctx], through the
-    task's transform (at the --n_ctx whose max_len this is) and inputs.Encoded.batch."""
-    from ..inputs import Encoded, _flat
-    seqs = [s for x1, x2, x3 in zip(X1, X2, X3)
-            for s in transform({"story": x1, "ending1": x2, "ending2": x3},
-                               (start, delimiter, clf_token), 2 * (max_len + 2))]
-    tokens, offsets = _flat(seqs)
-    enc = Encoded(tokens, offsets, 2, None, None, list(range(len(X1))))
-    X, M, _ = enc.batch(np.arange(len(X1)), n_ctx, pos_offset)
-    return X, M

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from ..errors import UserError
+from finetune_lm.util.errors import UserError
 from . import transforms
 from .base import Split, Task, label_index, read_tsv
 from .metrics import ACCURACY

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from ..errors import UserError
+from finetune_lm.util.errors import UserError
 from . import transforms
 from .base import Split, Task, check_keys, label_index, read_header, read_text, read_tsv
 from .metrics import ACCURACY

@@ -1,5 +1,8 @@
 """Facts about the released GPT-1 files (openai/finetune-transformer-lm, model/)."""
 
+import hashlib
+import os
+
 BASE_URL = "https://github.com/openai/finetune-transformer-lm/raw/master/model/"
 
 ENCODER_FILE = "encoder_bpe_40000.json"
@@ -39,8 +42,6 @@ N_FLOATS = 116534784
 
 def git_blob_id(path, chunk=1 << 22):
     """sha1 of b"blob <size>\\0" + data, read in chunks (what git hash-object prints)."""
-    import hashlib
-    import os
     h = hashlib.sha1(b"blob %d\0" % os.path.getsize(path))
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):

@@ -1,5 +1,6 @@
-"""After training: submission files, the metrics of the labelled splits, and what
-`--analysis` prints (the best valid figure and, where labels are public, test).
+"""After training: the predictions of the best parameters, the submission files, the
+metrics of the labelled splits, and what `--analysis` prints (the best valid figure
+and, where labels are public, test).
 
 The original's analysis printed "ROCStories Valid Accuracy" (the best va_acc of
 the log) and "ROCStories Test Accuracy" (the submission against the test file's
@@ -9,13 +10,13 @@ its other metrics and subsets (RACE middle / high) after them.
 
 import csv
 import json
+import os
 
 import numpy as np
 
-from .errors import UserError
-
-SPLIT_TITLES = {"valid": "Valid", "test": "Test", "valid_mm": "Valid mismatched",
-                "test_mm": "Test mismatched", "ax": "Diagnostic"}
+from finetune_lm.training.loop import predict_split, scores
+from finetune_lm.util.errors import UserError
+from finetune_lm.util.files import atomic_open, atomic_write_json, read_json
 
 
 def read_submission(path):
@@ -34,7 +35,6 @@ def read_submission(path):
 
 
 def write_submission(path, index, predictions):
-    from .checkpoint import atomic_open
     with atomic_open(path, "w", encoding="utf-8", newline="") as f:
         f.write("index\tprediction\n")
         for i, p in zip(index, predictions):
@@ -58,7 +58,7 @@ def report(task, results, out=print):
     labels padded so the values line up (the original's two lines for ROCStories)."""
     lines = []
     for split, figures in results.items():
-        title = SPLIT_TITLES.get(split, split)
+        title = task.split_title(split)
         for key in [m.name for m in task.metrics] + [
                 "%s %s" % (g, m.name) for g in task.groups for m in task.metrics]:
             if key not in figures:
@@ -85,3 +85,51 @@ def result_figures(task, valid_best, results):
             metric = next(m for m in task.metrics if m.name == name)
             figures["%s_%s%s" % (split, metric.key, "_" + group if group else "")] = value
     return figures
+
+
+def finish(task, hp, data, predict, paths, chief, analysis=False):
+    """The run's end with --submit: predict each split a submission or the analysis
+    needs (once each) with the best parameters already loaded, write the submission
+    files and results.json, print the analysis; returns the figures."""
+    predictions = {}
+    for split in [s.split for s in task.submissions] + list(task.analysis):
+        if split in data and split not in predictions:
+            logits, _ = predict_split(predict, data[split], hp, desc="predict %s" % split)
+            predictions[split] = task.predictions(logits)
+    for sub in task.submissions:
+        # A split absent from data is an optional one the loader said it left out.
+        if sub.split in predictions and chief:
+            write_submission(paths["submissions"][sub.split], data[sub.split].index,
+                             task.prediction_strings(predictions[sub.split]))
+    splits = {}
+    for split in task.analysis:
+        enc = data.get(split)
+        if enc is not None and enc.labels is not None:
+            splits[split] = scores(task, predictions[split], enc.labels, enc.groups)
+    if not chief:
+        return {}
+    valid_best = best_valid(paths["log"], task.main_metric.name)
+    splits = dict({"valid": {task.main_metric.name: valid_best}}, **splits)
+    figures = result_figures(task, valid_best, splits)
+    atomic_write_json(paths["results"], {"splits": splits, "figures": figures})
+    if analysis:
+        report(task, splits)
+    return figures
+
+
+def finished(task, desc, paths, pointer, submit, analysis):
+    """A run whose checkpoint says it finished: no training, the analysis again."""
+    print("resume: run %r already finished (%d updates; %s); not retraining"
+          % (desc, pointer["n_updates"], paths["checkpoint"]))
+    result = {"best_valid": pointer["best"], "n_updates": pointer["n_updates"],
+              "already_finished": True}
+    if submit:
+        missing = [p for p in paths["submissions"].values() if not os.path.isfile(p)]
+        if missing or not os.path.isfile(paths["results"]):
+            raise UserError("run %r finished but %s is missing; delete %s to train again"
+                            % (desc, (missing or [paths["results"]])[0], paths["checkpoint"]))
+        saved = read_json(paths["results"])
+        if analysis:
+            report(task, saved["splits"])
+        result.update(saved["figures"])
+    return result

@@ -1,6 +1,9 @@
 """Towers across devices and machines: the original's mgpu_train / average_grads /
 mgpu_predict, on tf.distribute.
 
+What a tower computes is its objective's (training/objectives.py: fine-tuning or the
+language model alone); the step below is the same for both.
+
 `--n_gpu N` means N towers of `n_batch` examples per update, whatever devices exist.
 The strategy has R replicas (devices) with R dividing N; each replica runs its
 N / R towers one after another, sums their gradients, and `average_grads` takes
@@ -17,23 +20,29 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from .errors import UserError
-from .heads import n_logits
-from .model import init_value, model, param_shapes, train_loss
-from .opt import adam
+from finetune_lm.model.ops import init_value
+from finetune_lm.training.opt import adam
+from finetune_lm.util.errors import UserError
 
 _SEED_SALT = 0x5EED  # keeps dropout seeds apart from other uses of --seed
 
 
 def split_cpu(n):
-    """Split the CPU into n logical devices (stand-ins for GPUs); call before TF runs ops."""
+    """Split the CPU into n logical devices (stand-ins for GPUs) before TF runs ops; a
+    second run in the same process with the same split is fine, another is refused."""
     if n and n > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+        except RuntimeError:
+            have = len(tf.config.list_logical_devices("CPU"))
+            if have != n:
+                raise UserError("--cpu_devices %d: this process already split the CPU into %d "
+                                "devices" % (n, have)) from None
 
 
-def _multi_worker():
+def multi_worker():
     cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return sum(len(v) for k, v in cluster.items() if k in ("chief", "worker")) > 1
 
@@ -41,7 +50,7 @@ def _multi_worker():
 def make_strategy(n_gpu, max_devices=None):
     """MultiWorkerMirroredStrategy under a multi-worker TF_CONFIG, else MirroredStrategy
     over the local GPUs (or logical CPUs), as many as divide n_gpu."""
-    if _multi_worker():
+    if multi_worker():
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         if n_gpu % strategy.num_replicas_in_sync:
             raise UserError("--n_gpu %d towers cannot be split over %d replicas (TF_CONFIG); "
@@ -75,11 +84,11 @@ class TrainState:
     the strategy's scope. Replicas apply identical updates, so only the first
     replica's assignment is kept (ONLY_FIRST_REPLICA) and mirrored to the others."""
 
-    def __init__(self, strategy, hp, seed_arrays=(), shapes=None):
-        """shapes: {name: shape} of the variables (default: the fine-tuning model's,
-        model.param_shapes; the language model alone passes its own)."""
+    def __init__(self, strategy, hp, shapes, seed_arrays=()):
+        """shapes: {name: shape} of the variables (an objective's param_shapes());
+        seed_arrays: the first values (transferred weights), the rest initialised."""
         self.strategy, self.hp = strategy, hp
-        shapes = self._shapes = shapes or param_shapes(hp)
+        shapes = self._shapes = shapes
         agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
         with strategy.scope():
             self.params = collections.OrderedDict()
@@ -148,9 +157,11 @@ def _local(strategy, value):
     return strategy.experimental_local_results(value)[0]
 
 
-def mgpu_train(state):
-    """A function (X, M, Y) -> (clf_logits, clf_losses, grad_norm, lr) doing one update
-    on a batch of n_gpu * n_batch examples.
+def mgpu_train(state, objective):
+    """A function (*batch) -> (loss, *outputs, grad_norm, lr) doing one update on a batch
+    of n_gpu * n_batch examples: `objective`'s towers, average_grads, Adam. loss is the
+    mean of the towers' losses; outputs are the objective's per-example outputs of all
+    towers, in example order (fine-tuning: clf logits, clf losses; none for the LM).
 
     On one replica (no mirroring) the whole update, towers and Adam, is one
     tf.function, compiled by XLA as one program with hp.xla (Adam's elementwise
@@ -161,62 +172,56 @@ def mgpu_train(state):
     k, nb = hp.n_gpu // n_rep, hp.n_batch
     variables = state.variables
     single = _single(strategy)
+    scale = _loss_scale(hp)
+    out_shapes = objective.output_shapes()
 
-    def tower(X, M, Y, rng):
+    def tower(batch, rng):
         with tf.GradientTape() as tape:
-            # lm_coef 0 never reads the LM losses (the original computed them anyway).
-            clf_logits, clf_losses, lm_losses = model(state.params, X, M, Y, hp, rng,
-                                                      lm=hp.lm_coef > 0)
-            loss = train_loss(clf_losses, lm_losses, hp)
-            scale = _loss_scale(hp)
-            if scale != 1:
-                loss = loss * scale
-        grads = tape.gradient(loss, variables)
+            loss, outputs = objective.tower(state.params, batch, rng)
+            scaled = loss * scale if scale != 1 else loss
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]  # dense
         if scale != 1:
-            grads = [tf.convert_to_tensor(g) / scale for g in grads]
-        return grads, clf_logits, clf_losses
+            grads = [g / scale for g in grads]
+        return grads, loss, outputs
 
     if hp.xla and not single:
         tower = tf.function(tower, jit_compile=True, autograph=False)
 
-    def towers_grads(X, M, Y, first):
-        """This replica's k towers one after another, their gradients summed in tower
-        order. Several towers run as a while loop, not k unrolled copies, so one
+    def towers_grads(batch, first):
+        """This replica's k towers one after another, their gradients and losses summed
+        in tower order. Several towers run as a while loop, not k unrolled copies, so one
         tower's activations are alive at a time and XLA compiles the tower once."""
         update = tf.cast(state.t, tf.int64)
-
         # [k, n_batch, ...]: tower j's rows keep a static shape under a loop index.
-        Xt, Mt, Yt = (tf.reshape(a, [k, nb] + a.shape.as_list()[1:]) for a in (X, M, Y))
+        parts = [tf.reshape(a, [k, nb] + a.shape.as_list()[1:]) for a in batch]
 
         def one(j):
             rng = tower_rng(hp.seed, update, hp.n_gpu, first + tf.cast(j, tf.int64))
-            g, lg, ls = tower(Xt[j], Mt[j], Yt[j], rng)
-            return [tf.convert_to_tensor(a) for a in g], lg, ls  # IndexedSlices -> dense
+            return tower([a[j] for a in parts], rng)
 
         if k == 1:
             return one(0)
 
-        def body(j, grads, logits, losses):
-            g, lg, ls = one(j)
-            return (j + 1, [a + b for a, b in zip(grads, g)],
-                    logits.write(j, lg), losses.write(j, ls))
+        def body(j, grads, loss, outputs):
+            g, l, o = one(j)
+            return (j + 1, [a + b for a, b in zip(grads, g)], loss + l,
+                    [acc.write(j, x) for acc, x in zip(outputs, o)])
 
-        _, grads, logits, losses = tf.while_loop(
+        _, grads, loss, outputs = tf.while_loop(
             lambda j, *_: j < k, body,
-            (tf.constant(0), [tf.zeros_like(v) for v in variables],
-             tf.TensorArray(tf.float32, size=k, element_shape=[nb, n_logits(hp)]),
-             tf.TensorArray(tf.float32, size=k, element_shape=[nb])))
-        return grads, logits.concat(), losses.concat()
+            (tf.constant(0), [tf.zeros_like(v) for v in variables], tf.constant(0.0),
+             [tf.TensorArray(tf.float32, size=k, element_shape=[nb] + s) for s in out_shapes]))
+        return grads, loss, [o.concat() for o in outputs]
 
-    def replica_step(X, M, Y):
+    def replica_step(*batch):
         ctx = tf.distribute.get_replica_context()
         first = tf.cast(ctx.replica_id_in_sync_group, tf.int64) * k
-        grads, logits, losses = towers_grads(X, M, Y, first)
+        grads, loss, outputs = towers_grads(batch, first)
         grads = average_grads(grads, hp.n_gpu)
+        loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss) / hp.n_gpu
         gnorm, lr = adam(variables, grads, state.m, state.v, state.t, hp)
-        logits = ctx.all_gather(logits, axis=0)  # [n_gpu * n_batch, n_logits]
-        losses = ctx.all_gather(losses, axis=0)
-        return logits, losses, gnorm, lr
+        outputs = [ctx.all_gather(o, axis=0) for o in outputs]  # [n_gpu * n_batch, ...]
+        return (loss, *outputs, gnorm, lr)
 
     if single and hp.xla:
         # The whole update as one XLA program. Called without strategy.run: the default
@@ -227,20 +232,20 @@ def mgpu_train(state):
         def step(inputs):
             return strategy.run(replica_step, args=inputs)
 
-    def train(X, M, Y):
-        if len(X) != hp.n_batch_train:
-            raise ValueError("X has %d examples; expected n_batch * n_gpu = %d"
-                             % (len(X), hp.n_batch_train))
+    def train(*batch):
+        if len(batch[0]) != hp.n_batch_train:
+            raise ValueError("the batch has %d examples; expected n_batch * n_gpu = %d"
+                             % (len(batch[0]), hp.n_batch_train))
         if single and hp.xla:
-            out = step(*(tf.convert_to_tensor(a) for a in (X, M, Y)))
+            out = step(*(tf.convert_to_tensor(a) for a in batch))
             return tuple(o.numpy() for o in out)
-        out = step(_slices(strategy, (X, M, Y), k * nb))
+        out = step(_slices(strategy, batch, k * nb))
         return tuple(_local(strategy, o).numpy() for o in out)
 
     return train
 
 
-def mgpu_predict(state, n_batch_eval=None):
+def mgpu_predict(state, objective, n_batch_eval=None):
     """A function (X, M, Y) -> (clf_logits, clf_losses) over any number of examples,
     in batches of n_batch_eval (default n_gpu * n_batch) split over the replicas.
     The last partial batch is padded with copies of its last example, so the
@@ -249,32 +254,27 @@ def mgpu_predict(state, n_batch_eval=None):
     n_rep = strategy.num_replicas_in_sync
     n_eval = n_batch_eval or hp.n_batch_train
     n_eval = -(-n_eval // n_rep) * n_rep
+    single = _single(strategy)
 
-    def forward(X, M, Y):
-        logits, losses, _ = model(state.params, X, M, Y, hp, rng=None, lm=False)
-        return logits, losses
+    def forward(*batch):
+        return objective.predict(state.params, batch)
 
-    if hp.xla and not _single(strategy):
-        # The forward pass alone is compiled: with the all-gather inside, XLA placed
-        # replica 1's call on device 0, away from its variables (as mgpu_train's tower).
-        forward = tf.function(forward, jit_compile=True, autograph=False)
-
-    def replica_predict(X, M, Y):
-        ctx = tf.distribute.get_replica_context()
-        logits, losses = forward(X, M, Y)
-        return ctx.all_gather(logits, axis=0), ctx.all_gather(losses, axis=0)
-
-    if _single(strategy):
+    if single:
         # One device: one compiled program, no distribution wrappers.
-        def single_predict(X, M, Y):
-            logits, losses, _ = model(state.params, X, M, Y, hp, rng=None, lm=False)
-            return logits, losses
-
-        fn = tf.function(single_predict, jit_compile=bool(hp.xla), autograph=False)
+        fn = tf.function(forward, jit_compile=bool(hp.xla), autograph=False)
 
         def step(inputs):
             return fn(*inputs)
     else:
+        if hp.xla:
+            # The forward pass alone is compiled: with the all-gather inside, XLA placed
+            # replica 1's call on device 0, away from its variables (as mgpu_train's tower).
+            forward = tf.function(forward, jit_compile=True, autograph=False)
+
+        def replica_predict(*batch):
+            ctx = tf.distribute.get_replica_context()
+            return tuple(ctx.all_gather(o, axis=0) for o in forward(*batch))
+
         @functools.partial(tf.function, autograph=False)
         def step(inputs):
             return strategy.run(replica_predict, args=inputs)
@@ -293,84 +293,3 @@ def mgpu_predict(state, n_batch_eval=None):
         return np.concatenate(logits, 0), np.concatenate(losses, 0)
 
     return predict
-
-
-def lm_train(state):
-    """mgpu_train for the language model alone (finetune_lm.pretrain): a function
-    X [n_gpu * n_batch, n_ctx, 2] -> (loss, grad_norm, lr) doing one update.
-
-    `state` holds the transformer's variables only (no task head), with Adam's m, v, t.
-    Tower i takes windows i*n_batch .. (i+1)*n_batch - 1 and draws its dropout from
-    (seed, update, i), as in mgpu_train; its loss is the mean next-token loss over its
-    windows under the softmax over the vocabulary's rows of we (not the special or
-    position rows); the update's gradient and loss are the means over the towers."""
-    from .model import lm_losses, transformer
-    hp, strategy = state.hp, state.strategy
-    n_rep = strategy.num_replicas_in_sync
-    k, nb = hp.n_gpu // n_rep, hp.n_batch
-    variables = state.variables
-    single = _single(strategy)
-    scale = _loss_scale(hp)
-
-    def tower(X, rng):
-        with tf.GradientTape() as tape:
-            h, we = transformer(state.params, X, hp, rng)
-            M = tf.ones(tf.shape(X)[:2], tf.float32)
-            loss = tf.reduce_mean(lm_losses(h, we[:hp.n_vocab], X, M, hp))
-            scaled = loss * scale if scale != 1 else loss
-        grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]
-        if scale != 1:
-            grads = [g / scale for g in grads]
-        return grads, loss
-
-    if hp.xla and not single:
-        tower = tf.function(tower, jit_compile=True, autograph=False)
-
-    def towers_grads(X, first):
-        """This replica's k towers one after another (a while loop), summed in order."""
-        update = tf.cast(state.t, tf.int64)
-        Xt = tf.reshape(X, [k, nb] + X.shape.as_list()[1:])
-
-        def one(j):
-            return tower(Xt[j], tower_rng(hp.seed, update, hp.n_gpu,
-                                          first + tf.cast(j, tf.int64)))
-
-        if k == 1:
-            return one(0)
-
-        def body(j, grads, loss):
-            g, l = one(j)
-            return j + 1, [a + b for a, b in zip(grads, g)], loss + l
-
-        _, grads, loss = tf.while_loop(
-            lambda j, *_: j < k, body,
-            (tf.constant(0), [tf.zeros_like(v) for v in variables], tf.constant(0.0)))
-        return grads, loss
-
-    def replica_step(X):
-        ctx = tf.distribute.get_replica_context()
-        first = tf.cast(ctx.replica_id_in_sync_group, tf.int64) * k
-        grads, loss = towers_grads(X, first)
-        grads = average_grads(grads, hp.n_gpu)
-        loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss) / hp.n_gpu
-        gnorm, lr = adam(variables, grads, state.m, state.v, state.t, hp)
-        return loss, gnorm, lr
-
-    if single and hp.xla:
-        step = tf.function(replica_step, jit_compile=True, autograph=False)
-    else:
-        @functools.partial(tf.function, autograph=False)
-        def step(inputs):
-            return strategy.run(replica_step, args=inputs)
-
-    def train(X):
-        if len(X) != hp.n_batch_train:
-            raise ValueError("X has %d windows; expected n_batch * n_gpu = %d"
-                             % (len(X), hp.n_batch_train))
-        if single and hp.xla:
-            out = step(tf.convert_to_tensor(X))
-        else:
-            out = step(_slices(strategy, (X,), k * nb))
-        return tuple(float(_local(strategy, o).numpy()) for o in out)
-
-    return train

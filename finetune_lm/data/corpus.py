@@ -28,10 +28,15 @@ import os
 import shutil
 import sys
 
-import numpy as np
+import multiprocessing
 
-from . import release
-from .errors import UserError
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from finetune_lm.data.text import TextEncoder, vocabulary_sha256
+from finetune_lm.util.errors import UserError
+from finetune_lm.util.files import atomic_open, atomic_write_json
 
 FORMAT = 1
 NEWLINE_PIECE = "\n</w>"
@@ -127,7 +132,6 @@ _ENCODER = None
 
 def _init_worker(encoder_path, bpe_path):
     global _ENCODER
-    from .text import TextEncoder
     _ENCODER = TextEncoder(encoder_path, bpe_path)
 
 
@@ -168,7 +172,6 @@ class TokenFile:
 
 
 def _atomic_save(path, array):
-    from .checkpoint import atomic_open
     with atomic_open(path, "wb") as f:
         array.tofile(f)
 
@@ -176,7 +179,6 @@ def _atomic_save(path, array):
 def build(paths, encoder_path, bpe_path, cache_dir, workers=None, unit_bytes=1 << 20,
           verbose=True, log=None):
     """The TokenFile of the corpus `paths` (built, or reused from cache_dir)."""
-    from .checkpoint import atomic_write_json
     log = log or (lambda m: print(m, file=sys.stderr))
     files = corpus_files(paths)
     scanned = []
@@ -185,7 +187,7 @@ def build(paths, encoder_path, bpe_path, cache_dir, workers=None, unit_bytes=1 <
     if sum(size for _, size in scanned) == 0:
         raise UserError("the corpus (%s) is empty; expected UTF-8 text"
                         % ", ".join(files[:5] + (["..."] if len(files) > 5 else [])))
-    vocab = [sha256_of(encoder_path), sha256_of(bpe_path)]
+    vocab = [vocabulary_sha256(encoder_path), vocabulary_sha256(bpe_path)]
     key = hashlib.sha256(json.dumps({"format": FORMAT, "vocab": vocab,
                                      "files": [h for h, _ in scanned]}).encode()).hexdigest()[:32]
     os.makedirs(cache_dir, exist_ok=True)
@@ -219,7 +221,6 @@ def build(paths, encoder_path, bpe_path, cache_dir, workers=None, unit_bytes=1 <
         _init_worker(encoder_path, bpe_path)
         results = map(_work, todo)
     else:
-        import multiprocessing
         pool = multiprocessing.get_context("spawn").Pool(
             workers, initializer=_init_worker, initargs=(encoder_path, bpe_path))
         results = pool.imap_unordered(_work, todo)
@@ -259,18 +260,41 @@ def build(paths, encoder_path, bpe_path, cache_dir, workers=None, unit_bytes=1 <
     return TokenFile(tokens_path, meta, files, reused=False)
 
 
-def sha256_of(path):
-    from .weights import sha256_file
-    try:
-        return sha256_file(path)
-    except FileNotFoundError:
-        raise UserError("vocabulary file %s not found: expected %s from the GPT-1 release "
-                        "(`%s` fetches it)" % (path, os.path.basename(path),
-                                                release.DOWNLOAD_COMMAND)) from None
-
-
 def _progress(iterable, verbose, desc, **kwargs):
     if not verbose:
         return iterable
-    from tqdm import tqdm
     return tqdm(iterable, desc=desc, ncols=80, leave=False, file=sys.stderr, **kwargs)
+
+
+# -- windows of the token file, for pre-training --------------------------------------
+
+def n_windows(n_tokens, n_ctx):
+    return n_tokens // n_ctx
+
+
+def window_order(seed, epoch, n):
+    """The order of the n windows in epoch `epoch` (from 0): a function of (seed, epoch),
+    so a resumed run reads the same batches."""
+    return np.random.default_rng([seed, epoch, 0x9E7]).permutation(n)
+
+
+def window_batches(tokens_path, n_tokens, n_ctx, order, n_per_update, first_batch, pos0):
+    """tf.data pipeline of an epoch's batches from `first_batch` on: X [n_per_update,
+    n_ctx, 2] int32 (the windows' token ids, their position ids), read from the token
+    file (memory-mapped) ahead of the step."""
+    n_batches = len(order) // n_per_update
+    rows = order[:n_batches * n_per_update].reshape(n_batches, n_per_update)[first_batch:]
+    tokens = np.memmap(tokens_path, np.uint16, mode="r", shape=(n_tokens,))
+    positions = pos0 + np.arange(n_ctx, dtype=np.int32)
+
+    def read(idx):
+        X = np.empty([len(idx), n_ctx, 2], np.int32)
+        for r, w in enumerate(idx):
+            X[r, :, 0] = tokens[w * n_ctx:(w + 1) * n_ctx]
+        X[:, :, 1] = positions
+        return X
+
+    ds = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64))
+    ds = ds.map(lambda idx: tf.ensure_shape(tf.numpy_function(read, [idx], tf.int32),
+                                            [n_per_update, n_ctx, 2]))
+    return ds.prefetch(4)  # read ahead of the step, in tf.data's threads

@@ -10,9 +10,11 @@ import re
 import sys
 
 import ftfy
+from tqdm import tqdm
 
-from finetune_lm.errors import UserError
-from finetune_lm.release import DOWNLOAD_COMMAND
+from finetune_lm.lm.release import BPE_FILE, DOWNLOAD_COMMAND, ENCODER_FILE
+from finetune_lm.util.errors import UserError
+from finetune_lm.util.files import sha256_file
 
 SPECIAL_TOKENS = ("_start_", "_delimiter_", "_classify_")
 
@@ -45,7 +47,6 @@ def add_special_tokens(encoder):
 
 
 def _missing(path, kind):
-    from finetune_lm.release import BPE_FILE, ENCODER_FILE
     return UserError(
         "%s file %s not found: expected %s from the GPT-1 release (`%s --files %s %s --dest %s` "
         "fetches just the two vocabulary files; without --files, the weights too)"
@@ -53,7 +54,7 @@ def _missing(path, kind):
            os.path.dirname(path) or "."))
 
 
-def _load_encoder(path):
+def load_encoder(path):
     try:
         with open(path, encoding="utf-8") as f:
             encoder = json.load(f)
@@ -90,7 +91,7 @@ class TextEncoder:
     """Turns raw texts into GPT-1 BPE ids."""
 
     def __init__(self, encoder_path, bpe_path):
-        self.encoder = _load_encoder(encoder_path)
+        self.encoder = load_encoder(encoder_path)
         self.decoder = {v: k for k, v in self.encoder.items()}
         merges = _load_merges(bpe_path)
         self.bpe_ranks = dict(zip(merges, range(len(merges))))
@@ -152,7 +153,6 @@ class TextEncoder:
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts, not a single str")
         if verbose:
-            from tqdm import tqdm
             texts = tqdm(texts, ncols=80, leave=False, file=sys.stderr)
         out = []
         for text in texts:
@@ -163,3 +163,13 @@ class TextEncoder:
                            for piece in self.bpe(token.text.lower()).split(" "))
             out.append(ids)
         return out
+
+
+def vocabulary_sha256(path):
+    """SHA-256 of a vocabulary file (what the encoded inputs' caches are keyed by)."""
+    try:
+        return sha256_file(path)
+    except FileNotFoundError:
+        raise UserError("vocabulary file %s not found: expected %s from the GPT-1 release "
+                        "(`%s` fetches it)" % (path, os.path.basename(path),
+                                                DOWNLOAD_COMMAND)) from None

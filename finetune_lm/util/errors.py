@@ -1,5 +1,9 @@
 """One exception for bad input: train.py prints its message on one line and exits 2."""
 
+import sys
+
+from finetune_lm.util.quiet import quiet
+
 
 class UserError(Exception):
     """A problem with the user's files or flags; the message names it and what was expected."""
@@ -11,8 +15,6 @@ def run_command(run, args, interrupted=None):
     output is replaced whole or not at all, so those written before it stay), and so
     is Ctrl-C (`interrupted()` says what is kept, e.g. the checkpoint to resume from).
     Returns the exit status."""
-    import sys
-    from .quiet import quiet
     quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
     try:
         run(args)

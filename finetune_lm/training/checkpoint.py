@@ -1,9 +1,5 @@
-"""Atomic file writes and the resume state of a training run.
-
-Every output of a run (the jsonl log, best_params.jl, the submission, the
-reproduce tables, the checkpoint pointer) is written to a temporary file in the
-same folder, flushed to disk and `os.replace`d over the old one, so a kill at any
-moment leaves either the previous complete version or the new one.
+"""The resume state of a training run (fine-tuning or pre-training), written whole or
+not at all (util/files.py).
 
 A run's checkpoint (`save_dir/<desc>/checkpoint/`) is a `tf.train.Checkpoint` of
 the parameters, Adam's m, v and t (the update count, which also fixes the dropout
@@ -19,73 +15,27 @@ import contextlib
 import glob
 import json
 import os
-import tempfile
+import shutil
 
 import joblib
 import numpy as np
+import tensorflow as tf
 
-from .errors import UserError
+from finetune_lm.util.errors import UserError
+from finetune_lm.util.files import atomic_open, atomic_write_json, read_json
 
 POINTER = "latest.json"
-# Flags that change nothing in the results: a resumed run may differ in these.
-RESUME_FREE_FLAGS = ("save_every", "unverified_weights", "cache_dir")
-
-
-@contextlib.contextmanager
-def atomic_open(path, mode="w", **kwargs):
-    """Open a temporary file beside `path`; on a clean exit fsync it and os.replace it
-    over `path`. On an error the temporary file is removed and `path` is untouched."""
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    _fsync_dir(folder)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder):
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path, text):
-    with atomic_open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-
-
-def atomic_write_json(path, obj):
-    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+# Flags that change nothing in the results, of every command: a resumed run may differ
+# in these. (Device placement changes an update by float round-off only; --out only
+# where the model is written.)
+RESUME_FREE_FLAGS = ("save_every", "unverified_weights", "cache_dir", "workers", "cpu_devices",
+                     "out")
 
 
 def save_params(path, arrays):
     """best_params.jl (a joblib list of arrays), written atomically."""
     with atomic_open(path, "wb") as f:
         joblib.dump(list(arrays), f)
-
-
-def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def _same_value(key, a, b):
@@ -116,25 +66,6 @@ def check_same_args(saved, current, where):
         raise UserError("%s was made with other arguments (%s); run with the same arguments "
                         "to resume, or use another --desc / delete it to start over"
                         % (where, "; ".join(diff)))
-
-
-def check_writable(folder, flag):
-    """Create `folder` (and its parents) and a temporary file in it, then remove the file:
-    a folder the run cannot write is refused before any slow work, naming the flag."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise UserError("%s %s is a file; expected a folder to write into" % (flag, folder))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as err:
-        raise UserError("%s %s: cannot create the folder (%s); expected a folder this user "
-                        "can write" % (flag, folder, err.strerror or err)) from None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write_test.")
-        os.close(fd)
-        os.remove(tmp)
-    except OSError as err:
-        raise UserError("%s %s is not writable (%s); expected a folder this user can write"
-                        % (flag, folder, err.strerror or err)) from None
 
 
 def interrupted_message(ckpt_dir):
@@ -170,7 +101,6 @@ class RunCheckpoint:
     """The resume state of one run in `folder`, over the TrainState's variables."""
 
     def __init__(self, folder, state):
-        import tensorflow as tf
         self.folder = folder
         self.meta = tf.Variable("", dtype=tf.string, trainable=False, name="run_state")
         self.ckpt = tf.train.Checkpoint(params=list(state.params.values()), m=list(state.m),
@@ -237,7 +167,6 @@ class RunCheckpoint:
             if name.split(".")[0] != keep:
                 with contextlib.suppress(OSError):
                     if os.path.isdir(f):
-                        import shutil
                         shutil.rmtree(f)
                     else:
                         os.remove(f)
@@ -260,7 +189,6 @@ class RunCheckpoint:
 def read_checkpoint(folder):
     """(pointer, meta, {variable path: array}) of the latest checkpoint in `folder`,
     without building a model (for inspection and tests)."""
-    import tensorflow as tf
     p = read_json(os.path.join(folder, POINTER))
     path = os.path.join(folder, p["prefix"])
     reader = tf.train.load_checkpoint(path)
@@ -274,13 +202,45 @@ def read_checkpoint(folder):
     return p, meta, arrays
 
 
-def scalar_summary(tag, value, step=None):
-    """A TensorBoard scalar through tf.summary.write (tf.summary.scalar needs the
-    tensorboard package; this writes the same event with the scalars plugin's tag)."""
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-    md = summary_pb2.SummaryMetadata()
-    md.plugin_data.plugin_name = "scalars"
-    md.data_class = summary_pb2.DATA_CLASS_SCALAR
-    return tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
-                            metadata=md.SerializeToString())
+class Resume:
+    """Where a run starts: its beginning, or the last checkpoint in `folder`.
+
+    `pointer()` (before any slow work) refuses a checkpoint made with other arguments
+    (RESUME_FREE_FLAGS aside) and tells a finished run; `restore(state)` builds the
+    RunCheckpoint over the state's variables and returns the saved meta (None: start)."""
+
+    def __init__(self, folder, args):
+        self.folder, self.args = folder, args
+
+    def check_args(self, saved):
+        check_same_args(saved, self.args, "the checkpoint %s" % self.folder)
+
+    def pointer(self):
+        pointer = RunCheckpoint.read_pointer(self.folder)
+        if pointer is not None:
+            self.check_args(pointer["args"])
+        return pointer
+
+    def restore(self, state):
+        """(RunCheckpoint, meta or None); meta's n_updates agrees with Adam's t."""
+        ckpt = RunCheckpoint(self.folder, state)
+        restored = ckpt.restore()
+        if restored is None:
+            return ckpt, None
+        _, meta = restored
+        self.check_args(meta["args"])
+        if int(state.t.numpy()) != meta["n_updates"]:
+            raise UserError("%s is inconsistent (update count %d, t %d); delete it to start over"
+                            % (self.folder, meta["n_updates"], int(state.t.numpy())))
+        return ckpt, meta
+
+
+def check_finite(n_updates, loss, grad_norm, ckpt_dir, last_saved):
+    """Stop at the first update whose loss or gradient norm is NaN or infinite, naming
+    the last good checkpoint (update `last_saved`, None: none yet)."""
+    if np.all(np.isfinite(loss)) and np.isfinite(grad_norm):
+        return
+    kept = ("the last good checkpoint, update %d, is kept in %s" % (last_saved, ckpt_dir)
+            if last_saved is not None else "no checkpoint was saved before it")
+    raise UserError("training diverged at update %d: loss %s, gradient norm %s; %s"
+                    % (n_updates, float(np.mean(loss)), float(grad_norm), kept))

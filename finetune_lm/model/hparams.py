@@ -1,11 +1,12 @@
 """One hyperparameters object that travels explicitly (the original kept them as module globals)."""
 
 import dataclasses
+from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-    # Model (n_ctx is the model's context, set from the data: see datasets.n_ctx_for).
+    # Model (n_ctx is the model's context, set from the data: see data/inputs.py).
     n_vocab: int = 40478
     n_special: int = 3
     n_ctx: int = 512
@@ -18,10 +19,11 @@ class HParams:
     clf_pdrop: float = 0.1
     afn: str = "gelu"
     clf_token: int = 40480
-    # The task's head (finetune_lm/heads.py): K sequences per example, the head's
-    # kind and output columns, int labels or soft targets. Defaults: ROCStories.
-    head: str = "choice"
-    n_seq: int = 2
+    # The task's head (finetune_lm/model/heads.py), from the task's declaration: its
+    # kind, K sequences per example, output columns, int labels or soft targets. None:
+    # the language model alone (pre-training, sampling, perplexity).
+    head: Optional[str] = None
+    n_seq: int = 1
     n_out: int = 1
     soft_targets: bool = False
     # Loss and optimiser.

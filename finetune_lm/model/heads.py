@@ -10,13 +10,29 @@ and the linear layer `model/clf/w`, `model/clf/b` (the original's variable names
 - `pair_sum` (similarity, K = 2: `A $ B` and `B $ A`): the two pooled states added
   element-wise, then `clf/w [C, n_out]` -> [B, n_out].
 
+The transformer (finetune_lm/model/transformer.py) knows none of this: an objective
+(finetune_lm/training/objectives.py) composes the two.
+
 `loss` is the softmax cross-entropy against int labels [B], or against soft targets
 [B, n_out] (hp.soft_targets: STS-B's encoding of a 0-5 score over 6 classes).
 """
 
+import collections
+
 import tensorflow as tf
 
-from .model import dropout, shape_list
+from finetune_lm.model.ops import dropout, shape_list
+
+# The head's dropout site: one mask per example before the linear layer.
+DROPOUT_SITES = ("model/clf/clf_pdrop",)
+
+
+def param_shapes(hp):
+    """{name: shape} of the head's variables, which follow the transformer's in
+    checkpoints and best_params.jl: one score per sequence for multiple choice, one per
+    class otherwise."""
+    return collections.OrderedDict([("model/clf/w", [hp.n_embd, hp.n_out]),
+                                    ("model/clf/b", [hp.n_out])])
 
 
 def pool(h, X, hp):

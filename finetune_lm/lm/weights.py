@@ -11,7 +11,6 @@ A folder verified (or accepted) once is not hashed again by `load_shards` while 
 files keep their size and modification time.
 """
 
-import hashlib
 import json
 import os
 import sys
@@ -19,16 +18,15 @@ import sys
 import joblib
 import numpy as np
 
-from . import release
-from .errors import UserError
+from finetune_lm.lm import release
+from finetune_lm.model.variables import BLOCK_PARAMS, param_shapes
+from finetune_lm.util.errors import UserError
+from finetune_lm.util.files import sha256_file
 
-# model.py (TensorFlow) is imported where it is needed, so that the downloader can read
-# manifests without starting TensorFlow.
 
 
 def released_names(n_layer=release.N_LAYER):
     """Names of the 146 released arrays, in file order (positions first, then tokens)."""
-    from .model import BLOCK_PARAMS
     names = ["model/positions", "model/tokens"]
     for layer in range(n_layer):
         names += ["model/h%d/%s" % (layer, n) for n in BLOCK_PARAMS]
@@ -64,7 +62,6 @@ def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
         raise UserError("--n_ctx gives a context of %d but %s has %d positions"
                         % (hp.n_ctx, path, n_pos))
     expected = {"model/positions": [n_pos, hp.n_embd], "model/tokens": [hp.n_vocab, hp.n_embd]}
-    from .model import param_shapes
     model_shapes = param_shapes(hp)
     for name in released_names(n_transfer)[2:]:
         expected[name] = model_shapes[name]
@@ -96,14 +93,6 @@ def _accept(path):
 
 def _accepted(path):
     return _ACCEPTED.get(os.path.realpath(path)) == _stat_key(path)
-
-
-def sha256_file(path, chunk=1 << 22):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest(params_dir):

@@ -11,14 +11,19 @@ the texts' content and the two vocabulary files' content, so a second run starts
 training at once; the transformation (cheap, and dependent on --n_ctx) is not.
 """
 
+import concurrent.futures
 import hashlib
+import multiprocessing
 import os
 import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
-from .errors import UserError
+from finetune_lm.data.text import TextEncoder, add_special_tokens, load_encoder, vocabulary_sha256
+from finetune_lm.util.errors import UserError
+from finetune_lm.util.files import atomic_open
 
 CACHE_VERSION = 1  # bump when the encoding's output changes
 PARALLEL_MIN = 4000  # fewer unique texts than this: encoded in this process
@@ -28,9 +33,8 @@ CHUNK = 2000
 def cache_key(task_name, splits, encoder_path, bpe_path):
     """sha256 of the task name, every split's texts and the vocabulary files."""
     h = hashlib.sha256(b"finetune_lm encoding v%d\0%s\0" % (CACHE_VERSION, task_name.encode()))
-    from .corpus import sha256_of
     for path in (encoder_path, bpe_path):
-        h.update(sha256_of(path).encode())
+        h.update(vocabulary_sha256(path).encode())
     for name in sorted(splits):
         h.update(b"\0split\0" + name.encode())
         for field in sorted(splits[name].texts):
@@ -45,7 +49,6 @@ _WORKER = None
 
 def _init_worker(encoder_path, bpe_path):
     global _WORKER
-    from .text import TextEncoder
     _WORKER = TextEncoder(encoder_path, bpe_path)
 
 
@@ -56,13 +59,9 @@ def _encode_chunk(texts):
 def encode_texts(texts, encoder_path, bpe_path, workers=None, desc="encoding"):
     """BPE ids of each text, over `workers` processes (default: every core) when there
     are many; the same ids either way."""
-    from .text import TextEncoder
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_MIN:
         return TextEncoder(encoder_path, bpe_path).encode(texts, verbose=True) if texts else []
-    import concurrent.futures
-    import multiprocessing
-    from tqdm import tqdm
     chunks = [texts[i:i + CHUNK] for i in range(0, len(texts), CHUNK)]
     out = []
     # spawn: the parent may hold TensorFlow's threads, which fork does not carry over.
@@ -78,7 +77,8 @@ def encode_texts(texts, encoder_path, bpe_path, workers=None, desc="encoding"):
     return out
 
 
-def _flat(lists):
+def flatten(lists):
+    """(ids [n], offsets [len + 1]) of a list of token lists: list i is ids[offsets[i]:offsets[i + 1]]."""
     lengths = np.fromiter((len(x) for x in lists), np.int64, len(lists))
     offsets = np.zeros(len(lists) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -116,13 +116,12 @@ def encode_splits(task, splits, encoder_path, bpe_path, cache_dir=None, verbose=
     for name, split in splits.items():
         out[name] = {}
         for field in task.fields:
-            out[name][field] = _flat([ids[unique[t]] for t in split.texts[field]])
+            out[name][field] = flatten([ids[unique[t]] for t in split.texts[field]])
     if verbose:
         print("encoding: %d texts (%d distinct) in %.1f s" % (
             sum(len(s) * len(task.fields) for s in splits.values()), len(texts),
             time.time() - t0))
     if path:
-        from .checkpoint import atomic_open
         arrays = {}
         for name in out:
             for f, (flat, offsets) in out[name].items():
@@ -179,7 +178,7 @@ def transform_split(task, fields, split, specials, n_ctx_flag):
             raise ValueError("%s's transform gave %d sequences; expected n_seq %d"
                              % (task.name, len(seqs), task.n_seq))
         sequences.extend(seqs)
-    tokens, offsets = _flat(sequences)
+    tokens, offsets = flatten(sequences)
     labels = split.labels
     targets = None if labels is None else task.target_array(labels)
     return Encoded(tokens.astype(np.uint16 if tokens.size == 0 or tokens.max() < 65536
@@ -191,8 +190,7 @@ def prepare_task(task, splits, encoder_path, bpe_path, n_ctx_flag, cache_dir=Non
                  verbose=True):
     """(n_vocab, n_ctx, specials, {split: Encoded}): the model's context is the longest
     transformed sequence over every split, capped at --n_ctx (FIDELITY.md)."""
-    from .text import _load_encoder, add_special_tokens
-    vocab = _load_encoder(encoder_path)
+    vocab = load_encoder(encoder_path)
     n_vocab = len(vocab)
     specials = add_special_tokens(vocab)
     fields = encode_splits(task, splits, encoder_path, bpe_path, cache_dir, verbose)

@@ -1,0 +1,256 @@
+"""The command line of every command, declared once: flag groups (model size, dropout,
+optimiser, devices, paths, the run), one table of checks and one function from flags to HParams.
+
+A command builds its parser from the groups it needs (`parser(...)` then `add_*`),
+passing its own defaults where they differ (pre-training's recipe); `check(args)`
+applies every check of the table to the flags the command has, before any slow work
+(no TensorFlow is imported here). A bad flag is one `error:` line and exit status 2,
+as every other bad input.
+"""
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+
+from finetune_lm.lm import release
+from finetune_lm.model.hparams import HParams
+from finetune_lm.util.errors import UserError
+
+EPILOG = ("Bad input stops with one `error:` line and exit status 2; Ctrl-C stops with one "
+          "line naming what is kept. TensorFlow's own start-up logs are hidden: set "
+          "TF_CPP_MIN_LOG_LEVEL (e.g. TF_CPP_MIN_LOG_LEVEL=0) to see them.")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default after its meaning; on/off switches and the options whose
+    default is computed (None) say it in words."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, whose errors (an unknown flag, a malformed value) are one `error:`
+    line naming the flag and a pointer to --help, instead of the usage block."""
+
+    def error(self, message):
+        print("error: %s; see %s --help" % (message, self.prog), file=sys.stderr)
+        sys.exit(2)
+
+
+def parser(prog, description, epilog=EPILOG):
+    """prog: the command as a user runs it (`python -m finetune_lm.sample`)."""
+    return Parser(prog=prog, description=description, epilog=epilog,
+                  formatter_class=_HelpFormatter)
+
+
+# -- flag groups ---------------------------------------------------------------------------
+
+def add_size(p, n_ctx=512, from_weights=False):
+    """Model size. from_weights: the sizes default to the weights' own (sample, perplexity)."""
+    g = p.add_argument_group("model size")
+    if from_weights:
+        g.add_argument("--n_layer", type=int, default=None,
+                       help="transformer blocks (default: from the weights)")
+        g.add_argument("--n_embd", type=int, default=None, help="model width (default: from the weights)")
+        g.add_argument("--n_head", type=int, default=None,
+                       help="attention heads (default: the folder's manifest.json, else 12)")
+        g.add_argument("--afn", type=str, default=None,
+                       help="activation of the MLPs (default: the manifest's, else gelu)")
+        return g
+    g.add_argument("--n_ctx", type=int, default=n_ctx, help="most tokens per input")
+    g.add_argument("--n_embd", type=int, default=768, help="model width")
+    g.add_argument("--n_head", type=int, default=12, help="attention heads (must divide --n_embd)")
+    g.add_argument("--n_layer", type=int, default=12, help="transformer blocks")
+    g.add_argument("--afn", type=str, default="gelu",
+                   help="activation of the MLPs: gelu, relu or swish")
+    return g
+
+
+def add_dropout(p, clf=True):
+    g = p.add_argument_group("dropout")
+    g.add_argument("--embd_pdrop", type=float, default=0.1, help="dropout of the embeddings")
+    g.add_argument("--attn_pdrop", type=float, default=0.1, help="dropout of the attention weights")
+    g.add_argument("--resid_pdrop", type=float, default=0.1, help="dropout of the residual branches")
+    if clf:
+        g.add_argument("--clf_pdrop", type=float, default=0.1, help="dropout before the classifier")
+    return g
+
+
+def add_optimizer(p, lr=6.25e-5, lr_schedule="warmup_linear", warmup_updates=False):
+    """Adam with the original's schedules and decoupled L2. warmup_updates: the warmup as a
+    number of updates (pre-training) instead of a fraction of them (fine-tuning)."""
+    g = p.add_argument_group("optimiser")
+    g.add_argument("--lr", type=float, default=lr, help="peak learning rate of Adam")
+    if warmup_updates:
+        g.add_argument("--lr_warmup_updates", type=int, default=2000,
+                       help="linear warmup over this many updates, then --lr_schedule")
+    else:
+        g.add_argument("--lr_warmup", type=float, default=0.002,
+                       help="fraction of the updates over which the learning rate rises from 0 "
+                            "(0 < x <= 1)")
+    g.add_argument("--lr_schedule", type=str, default=lr_schedule,
+                   help="warmup_linear, warmup_cosine or warmup_constant")
+    g.add_argument("--b1", type=float, default=0.9, help="Adam's beta1")
+    g.add_argument("--b2", type=float, default=0.999, help="Adam's beta2")
+    g.add_argument("--e", type=float, default=1e-8, help="Adam's epsilon")
+    g.add_argument("--l2", type=float, default=0.01,
+                   help="decoupled L2 weight decay of the matrices (not biases or gains)")
+    g.add_argument("--vector_l2", action="store_true",
+                   help="also decay the vectors (biases, gains)")
+    g.add_argument("--max_grad_norm", type=float, default=1,
+                   help="clip the gradients' global norm to this (0: no clipping)")
+    return g
+
+
+def add_devices(p, n_batch=8, n_gpu=4, what="examples"):
+    g = p.add_argument_group("towers and devices")
+    g.add_argument("--n_batch", type=int, default=n_batch, help="%s per tower" % what)
+    g.add_argument("--n_gpu", type=int, default=n_gpu,
+                   help="towers of --n_batch %s per update, spread over the GPUs (or "
+                        "--cpu_devices) present" % what)
+    add_execution(g)
+    g.add_argument("--cpu_devices", type=int, default=0,
+                   help="split the CPU into N logical devices for the towers (no-GPU "
+                        "testing; 0: no split)")
+    g.add_argument("--compute_dtype", choices=("float32", "bfloat16", "float16"),
+                   default="float32",
+                   help="type of the matmuls (mixed precision); softmax, layer norm, the "
+                        "losses and Adam stay float32")
+    return g
+
+
+def add_execution(g):
+    g.add_argument("--xla", dest="xla", action="store_true", default=True,
+                   help="compile with XLA (the default)")
+    g.add_argument("--no_xla", dest="xla", action="store_false",
+                   help="run as a plain TF graph (the same numbers up to round-off, slower)")
+
+
+def add_vocabulary(p, params_help="folder of the GPT-1 weights and vocabulary (python -m "
+                                  "finetune_lm.download)"):
+    g = p.add_argument_group("weights and vocabulary")
+    g.add_argument("--params_dir", type=str, default="params/", help=params_help)
+    g.add_argument("--encoder_path", type=str, default=None,
+                   help="BPE encoder (default: <params_dir>/encoder_bpe_40000.json)")
+    g.add_argument("--bpe_path", type=str, default=None,
+                   help="BPE merges (default: <params_dir>/vocab_40000.bpe)")
+    return g
+
+
+def add_run(p, n_iter=3, save_every=0, cache_dir=os.path.join("datasets", ".cache")):
+    """The run's name, outputs, epochs, checkpoints and seed."""
+    g = p.add_argument_group("the run")
+    g.add_argument("--desc", type=str, default=None,
+                   help="run name: of the log, checkpoint and outputs")
+    g.add_argument("--log_dir", type=str, default="log/",
+                   help="folder of <desc>.jsonl, the run's log, and its TensorBoard events")
+    g.add_argument("--save_dir", type=str, default="save/",
+                   help="folder of <desc>/: the checkpoint and the run's outputs")
+    g.add_argument("--seed", type=int, default=42, help="seed of every random draw (0 .. 2**32 - 1)")
+    g.add_argument("--n_iter", type=int, default=n_iter, help="epochs")
+    g.add_argument("--save_every", type=int, default=save_every,
+                   help="also checkpoint every N updates (0: at epoch ends only)")
+    g.add_argument("--cache_dir", type=str, default=cache_dir,
+                   help="folder of the encoded inputs, reused by any run on the same texts and "
+                        "vocabulary ('' to encode every time)")
+    return g
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+def _positive(v):
+    return v >= 1
+
+
+def _rate(v):
+    return 0 <= v < 1
+
+
+# flag -> (test, what was expected). Applied to every flag a command has (None: a value
+# computed later, not checked here).
+CHECKS = {
+    "n_iter": (_positive, "a positive integer"),
+    "n_batch": (_positive, "a positive integer"),
+    "n_gpu": (_positive, "a positive integer"),
+    "n_layer": (_positive, "a positive integer"),
+    "n_head": (_positive, "a positive integer"),
+    "n_embd": (_positive, "a positive integer"),
+    "save_every": (lambda v: v >= 0, "0 (epoch ends only) or a positive number of updates"),
+    "eval_every": (lambda v: v >= 0, "0 (epoch ends only) or a positive number of updates"),
+    "workers": (lambda v: v >= 0, "0 (one a core) or a number of processes"),
+    "cpu_devices": (lambda v: v >= 0, "0 (no split) or a number of logical CPU devices"),
+    "seed": (lambda v: 0 <= v <= 2 ** 32 - 1,
+             "0 .. 2**32 - 1 (%d), the seeds numpy's generator takes" % (2 ** 32 - 1)),
+    "lr": (lambda v: v > 0, "a positive learning rate"),
+    "lr_warmup": (lambda v: 0 < v <= 1, "the fraction of the updates spent warming up, in (0, 1]"),
+    "lr_warmup_updates": (_positive, "at least 1 (the schedule divides by it)"),
+    "lm_coef": (lambda v: v >= 0, "a weight of 0 (no LM loss) or more"),
+    "max_grad_norm": (lambda v: v >= 0, "0 (no clipping) or a positive norm"),
+    "l2": (lambda v: v >= 0, "0 (no weight decay) or more"),
+    "b1": (lambda v: 0 <= v < 1, "0 <= b1 < 1"),
+    "b2": (lambda v: 0 <= v < 1, "0 <= b2 < 1"),
+    "e": (lambda v: v > 0, "a small positive number"),
+    "embd_pdrop": (_rate, "a dropout rate in [0, 1)"),
+    "attn_pdrop": (_rate, "a dropout rate in [0, 1)"),
+    "resid_pdrop": (_rate, "a dropout rate in [0, 1)"),
+    "clf_pdrop": (_rate, "a dropout rate in [0, 1)"),
+    "pdrop": (_rate, "a dropout rate in [0, 1)"),
+}
+
+
+def _known(flag, value, known):
+    if value is not None and value not in known:
+        raise UserError("%s %r is not known; expected one of: %s"
+                        % (flag, value, ", ".join(sorted(known))))
+
+
+def check(args, names=("afn", "lr_schedule")):
+    """Every check of the table on the flags `args` has; the activation and schedule
+    names; the width against the heads; the towers against --cpu_devices. Raises
+    UserError naming the flag and what was expected."""
+    # Here, not at the top: they load TensorFlow, which --help and a parse error need not.
+    from finetune_lm.model.ops import ACT_FNS
+    from finetune_lm.training.opt import SCHEDULES
+    values = vars(args)
+    for flag, (ok, expected) in CHECKS.items():
+        value = values.get(flag)
+        if value is None:
+            continue
+        if not (ok(value) and math.isfinite(value)):
+            raise UserError("--%s %s: expected %s" % (flag, value, expected))
+    known = {"afn": ACT_FNS, "lr_schedule": SCHEDULES, "opt": ["adam"]}
+    for name in names + (("opt",) if "opt" in values else ()):
+        _known("--" + name, values.get(name), known[name])
+    if values.get("n_embd") and values.get("n_head") and values["n_embd"] % values["n_head"]:
+        raise UserError("--n_embd %d is not divisible by --n_head %d"
+                        % (values["n_embd"], values["n_head"]))
+    n_gpu, cpu = values.get("n_gpu"), values.get("cpu_devices")
+    if n_gpu and cpu and cpu > 1 and n_gpu % cpu:
+        divisors = [d for d in range(1, n_gpu + 1) if n_gpu % d == 0]
+        raise UserError("--n_gpu %d towers cannot be spread evenly over --cpu_devices %d "
+                        "devices: expected --cpu_devices one of %s, or --n_gpu a multiple of %d"
+                        % (n_gpu, cpu, ", ".join(map(str, divisors)), cpu))
+    return args
+
+
+def vocabulary_paths(args):
+    """--encoder_path and --bpe_path, defaulting to the files in --params_dir."""
+    args.encoder_path = args.encoder_path or os.path.join(args.params_dir, release.ENCODER_FILE)
+    args.bpe_path = args.bpe_path or os.path.join(args.params_dir, release.BPE_FILE)
+    return args
+
+
+# -- flags to HParams --------------------------------------------------------------------------
+
+def hparams(args, **fixed):
+    """The one HParams of a run: every flag HParams has a field for, then `fixed` (what
+    the data or the weights set: n_vocab, n_ctx, the head, n_updates_total, ...)."""
+    fields = {f.name for f in dataclasses.fields(HParams)}
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    values.update(fixed)
+    return HParams(**values)

@@ -1,0 +1,65 @@
+"""The language model's loss over long texts: windows of n_ctx tokens every `stride`
+tokens, each token predicted once (finetune_lm.perplexity, and pre-training's valid
+perplexity)."""
+
+import numpy as np
+import tensorflow as tf
+
+from finetune_lm.model.transformer import lm_logits, transformer
+
+
+def windows(n_tokens, n_ctx, stride):
+    """[(start, length, first)]: window tokens[start:start + length] scores the
+    predictions of its tokens first..length-1 (token j from tokens before it)."""
+    if not 1 <= stride < n_ctx:
+        raise ValueError("stride %d: expected 1..%d" % (stride, n_ctx - 1))
+    out, start, done = [], 0, 1  # done: the first token not yet scored
+    while done < n_tokens:
+        end = min(start + n_ctx, n_tokens)
+        out.append((start, end - start, done - start))
+        done = end
+        start += stride
+    return out
+
+
+class Scorer:
+    """Sum of the next-token losses and their count, in batches of n_batch windows of
+    n_ctx tokens (one compiled function, the last batch padded)."""
+
+    def __init__(self, params, hp, n_ctx=None, n_batch=4, xla=None):
+        self.params, self.hp = params, hp
+        self.n_ctx = n_ctx or hp.n_ctx
+        if self.n_ctx > hp.n_ctx:
+            raise ValueError("windows of %d tokens; the model has %d positions"
+                             % (self.n_ctx, hp.n_ctx))
+        self.n_batch = n_batch
+        self._fn = tf.function(self._losses, autograph=False,
+                               jit_compile=bool(hp.xla if xla is None else xla))
+
+    def _losses(self, X, W):
+        """X [N, T, 2], W [N, T - 1] weights of each prediction -> (sum, count)."""
+        h, we = transformer(self.params, X, self.hp)
+        logits = lm_logits(h[:, :-1], we[:self.hp.n_vocab], self.hp)  # [N, T-1, n_vocab]
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits,
+                                                                labels=X[:, 1:, 0])
+        return tf.reduce_sum(losses * W), tf.reduce_sum(W)
+
+    def score(self, tokens, stride=None, progress=None):
+        """(count, sum of losses) over one token sequence."""
+        hp, T = self.hp, self.n_ctx
+        wins = windows(len(tokens), T, stride or T - 1)
+        pos = hp.n_vocab + hp.n_special + np.arange(T, dtype=np.int32)
+        total, count = 0.0, 0
+        for b in range(0, len(wins), self.n_batch):
+            X = np.zeros([self.n_batch, T, 2], np.int32)
+            X[:, :, 1] = pos
+            W = np.zeros([self.n_batch, T - 1], np.float32)
+            for r, (start, length, first) in enumerate(wins[b:b + self.n_batch]):
+                X[r, :length, 0] = tokens[start:start + length]
+                W[r, first - 1:length - 1] = 1
+            s, c = self._fn(tf.constant(X), tf.constant(W))
+            total += float(s)
+            count += int(round(float(c)))
+            if progress is not None:
+                progress(len(wins[b:b + self.n_batch]))
+        return count, total

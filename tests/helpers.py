@@ -1,0 +1,159 @@
+"""What the tests share: where the real data is, the ROCStories file layout, the tiny
+model's settings and random parameters, the NumPy reference pieces, and how a command
+runs in a subprocess or in process. Test files import this module, never each other.
+
+Real data comes from $FINETUNE_LM_DATA (a folder holding gpt1/, rocstories/, glue/, ...,
+as ../shared/data does); tests that need it skip, naming the variable.
+"""
+
+import csv
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA_ENV = "FINETUNE_LM_DATA"
+
+# The ROCStories Cloze Test files, as their authors name and lay them out.
+VAL = "cloze_test_val__spring2016 - cloze_test_ALL_val.csv"
+TEST = "cloze_test_test__spring2016 - cloze_test_ALL_test.csv"
+HEADER = ["InputStoryid", "InputSentence1", "InputSentence2", "InputSentence3",
+          "InputSentence4", "RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2",
+          "AnswerRightEnding"]
+
+# The tiny model of the command-line tests (bert's modeling_test.py style): 2 layers,
+# width 32, 4 heads, a short context.
+TINY_SIZE = ["--n_layer", "2", "--n_embd", "32", "--n_head", "4"]
+
+
+def write_csv(path, rows, header=HEADER):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+def data_dir(sub):
+    base = os.environ.get(DATA_ENV)
+    if not base:
+        pytest.skip("set %s to the folder holding gpt1/ and rocstories/ (e.g. ../shared/data)"
+                    % DATA_ENV)
+    path = os.path.join(base, sub)
+    if not os.path.isdir(path):
+        pytest.skip("%s=%s has no %s/ folder" % (DATA_ENV, base, sub))
+    return path
+
+
+def subprocess_env(**extra):
+    """The environment of a command run in a subprocess: this checkout first on the path,
+    TensorFlow quiet, no GPU."""
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.update(extra)
+    return env
+
+
+def run_module(module, args, cwd=None, timeout=900, env=None, **kwargs):
+    """`python -m finetune_lm.<module> args...` in a subprocess; CompletedProcess (text)."""
+    return subprocess.run([sys.executable, "-m", "finetune_lm." + module] + [str(a) for a in args],
+                          cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=env or subprocess_env(), **kwargs)
+
+
+def run_train(args, cwd, timeout=900, env=None):
+    """Run train.py in a subprocess; returns CompletedProcess (text)."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + list(args), cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env=subprocess_env(**(env or {})))
+
+
+def error_line(capsys, main, argv, allow=None):
+    """Run main(argv) in process: it must return 2, print nothing on stdout besides
+    (allowed) progress bars, and exactly one `error: ` line on stderr, no traceback.
+    allow: a predicate for other stderr lines that may stand beside it (progress bars,
+    warnings). Returns the error line."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
+    if allow is not None:
+        others = [line for line in err.splitlines() if line.strip() and line not in errors]
+        assert all(allow(line) for line in others), err
+    return errors[0]
+
+
+def progress_bar(line):
+    return bool(re.search(r"\d+/\d+ \[", line))
+
+
+# -- the model's parameters and a NumPy reference -------------------------------------------
+
+def make_params(shapes, seed=0):
+    """Random float32 values of the variables {name: shape}, scaled so that each one
+    shows in the outputs (gains near 1, biases near 0, we and clf/w wider)."""
+    rs = np.random.RandomState(seed)
+    out = {}
+    for name, shape in shapes.items():
+        leaf = name.rsplit("/", 1)[1]
+        if leaf == "g":
+            a = 1 + 0.1 * rs.randn(*shape)
+        elif leaf == "b":
+            a = 0.1 * rs.randn(*shape)
+        elif name in ("model/we", "model/clf/w"):
+            a = 0.5 * rs.randn(*shape)
+        else:
+            a = 0.2 * rs.randn(*shape)
+        out[name] = a.astype(np.float32)
+    return out
+
+
+def np_ln(x, g, b, e=1e-5):
+    u = x.mean(-1, keepdims=True)
+    var = ((x - u) ** 2).mean(-1, keepdims=True)
+    return (x - u) / np.sqrt(var + e) * g + b
+
+
+NP_ACT = {
+    "gelu": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
+    "relu": lambda x: np.maximum(x, 0),
+    "swish": lambda x: x / (1 + np.exp(-x)),
+}
+
+
+def np_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    ex = np.exp(x)
+    return ex / ex.sum(-1, keepdims=True)
+
+
+# -- ROCStories' original dense layout (FIDELITY.md), through the task's transform -----------
+
+def roc_n_ctx(splits, n_ctx_flag):
+    """The model's context for these (x1, x2, x3) token lists: the longest transformed
+    sequence, capped at the flag (what data.inputs.prepare_task computes)."""
+    from finetune_lm.tasks.rocstories import transform
+    longest = max((len(seq) for split in splits for x1, x2, x3 in split
+                   for seq in transform({"story": x1, "ending1": x2, "ending2": x3},
+                                        (0, 0, 0), n_ctx_flag)), default=0)
+    return min(longest, n_ctx_flag)
+
+
+def roc_dense(X1, X2, X3, n_ctx, max_len, start, delimiter, clf_token, pos_offset):
+    """The original's dense input [N, 2, n_ctx, 2] and mask [N, 2, n_ctx], through the
+    task's transform (at the --n_ctx whose max_len this is) and Encoded.batch."""
+    from finetune_lm.data.inputs import Encoded, flatten
+    from finetune_lm.tasks.rocstories import transform
+    seqs = [s for x1, x2, x3 in zip(X1, X2, X3)
+            for s in transform({"story": x1, "ending1": x2, "ending2": x3},
+                               (start, delimiter, clf_token), 2 * (max_len + 2))]
+    tokens, offsets = flatten(seqs)
+    enc = Encoded(tokens, offsets, 2, None, None, list(range(len(X1))))
+    X, M, _ = enc.batch(np.arange(len(X1)), n_ctx, pos_offset)
+    return X, M
