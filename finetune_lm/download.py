@@ -1,6 +1,9 @@
-"""Fetch the released GPT-1 files (the upstream ``model/`` folder) into ``params/``.
+"""Fetch the released GPT-1 files (the upstream ``model/`` folder) into ``params/``,
+or, with --task, a task's data into ``datasets/`` (finetune_lm/task_download.py).
 
     python -m finetune_lm.download [--dest DIR] [--base_url URL] [--files NAME ...]
+    python -m finetune_lm.download --task NAME [NAME ...] [--dest DIR] [--base_url URL]
+    python -m finetune_lm.download --list
 
 Every file is written to ``<name>.part`` first, checked against its git blob id
 (``release.BLOB_IDS``) and only then renamed to its final name, so a partial or
@@ -18,6 +21,7 @@ import urllib.error
 import urllib.request
 
 from . import release
+from . import task_download
 from .errors import UserError
 
 DEFAULT_DEST = "params"
@@ -258,18 +262,34 @@ def main(argv=None):
                "For a from-scratch run (train.py --n_transfer -1), only the vocabulary: "
                "%s --files %s %s" % (release.DOWNLOAD_COMMAND, release.ENCODER_FILE,
                                       release.BPE_FILE))
-    p.add_argument("--dest", default=DEFAULT_DEST, help="destination folder (default: params)")
-    p.add_argument("--base_url", default=release.BASE_URL,
-                   help="URL prefix the file names are appended to (default: %(default)s)")
+    p.add_argument("--dest", default=None,
+                   help="destination folder (default: params; with --task or --list: datasets)")
+    p.add_argument("--base_url", default=None,
+                   help="URL prefix the file names are appended to (default: %s; with "
+                        "--task: each archive's publisher)" % release.BASE_URL)
     p.add_argument("--files", nargs="+", default=list(release.FILES), metavar="NAME",
                    choices=list(release.FILES),
                    help="fetch only these release files (default: all 13)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                    help="socket timeout in seconds (default: %(default)g)")
     p.add_argument("--no_progress", action="store_true", help="no progress bars")
+    p.add_argument("--task", nargs="+", metavar="NAME", choices=task_download.NAMES,
+                   help="fetch, verify and lay out task data instead: %s (glue: the GLUE "
+                        "tasks and the diagnostic set; all: glue, snli, scitail, race; "
+                        "rocstories: on request from its authors, says where to ask)"
+                        % " ".join(task_download.NAMES))
+    p.add_argument("--version", type=int, choices=(1, 2), default=2,
+                   help="QNLI's version with --task qnli (default 2, GLUE's current; 1, the "
+                        "2018 one the paper used, is no longer published)")
+    p.add_argument("--list", action="store_true",
+                   help="list every task's source, size and whether it is present and verified")
     args = p.parse_args(argv)
     from .quiet import quiet
     quiet(import_tf=False)  # the downloader never starts TensorFlow
+    if args.task or args.list:
+        return task_download.main(args, p)
+    args.dest = args.dest or DEFAULT_DEST
+    args.base_url = args.base_url or release.BASE_URL
     try:
         paths = download(args.dest, base_url=args.base_url, files=args.files,
                          progress=not args.no_progress, timeout=args.timeout)

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import release
 from .errors import UserError
+from .task_download import data_source, missing_data
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Every option's default after its meaning; on/off switches and the options whose
@@ -217,8 +218,10 @@ def check_args(args):
     if os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
         raise UserError("--data_dir %s is a file; expected the folder of the %s files"
                         % (args.data_dir, args.dataset))
-    problem = missing_inputs(args.data_dir, TASKS[args.dataset].source, args.params_dir,
-                             args.n_transfer, args.encoder_path, args.bpe_path)
+    problem = missing_inputs(args.data_dir, data_source(args.dataset, args.data_dir,
+                                                        TASKS[args.dataset].source),
+                             args.params_dir, args.n_transfer, args.encoder_path, args.bpe_path)
+    problem = problem or missing_data(args.dataset, args.data_dir)
     if problem:
         raise UserError(problem)
     check_writable(args.log_dir, "--log_dir")
