@@ -506,17 +506,16 @@ def _build(source, paths, into):
     return check_layout(source, into, source.archives[0].name)
 
 
-def _clear(target):
-    """Make way for the new folder: an old record of ours is removed, a folder holding
-    only READMEs gives them to the new one. Returns (aside path or None, readmes)."""
+def _clear(target, aside):
+    """Make way for the new folder: an old folder of ours (its record no longer verifies)
+    is moved to `aside` (inside the temporary folder, deleted with it); a folder holding
+    only READMEs and hidden files gives them to the new one. Returns those files."""
     if not os.path.isdir(target):
-        return None, []
-    kept = [os.path.join(target, n) for n in os.listdir(target)]
+        return []
     if download.data_missing(target):
-        return None, kept
-    aside = target + ".old-%d" % os.getpid()
+        return [os.path.join(target, n) for n in os.listdir(target)]
     os.replace(target, aside)
-    return aside, []
+    return []
 
 
 def lay_out(source, dest, work, paths):
@@ -533,15 +532,12 @@ def lay_out(source, dest, work, paths):
         with open(os.path.join(root, RECORD), "w", encoding="utf-8") as f:
             json.dump(record, f, indent=0, sort_keys=True)
         target = os.path.join(dest, source.folder)
-        aside, kept = _clear(target)
-        for path in kept:  # READMEs and hidden files of an empty folder
+        for path in _clear(target, os.path.join(tmp, "replaced")):
             if not os.path.exists(os.path.join(root, os.path.basename(path))):
                 os.replace(path, os.path.join(root, os.path.basename(path)))
-        if aside is None and os.path.isdir(target):
-            shutil.rmtree(target)  # empty now, or holding only what the new folder has
+        if os.path.isdir(target):
+            shutil.rmtree(target)  # what is left: what the new folder has (its record)
         os.replace(root, target)
-        if aside:
-            shutil.rmtree(aside, ignore_errors=True)
         return target, len(record["files"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -555,8 +551,13 @@ def _sweep(work, source):
                 shutil.rmtree(os.path.join(work, n), ignore_errors=True)
 
 
-def get(source, dest=DEFAULT_DEST, base_url=None, timeout=None,
-        progress=True):
+def _foreign(source, dest):
+    return UserError("%s holds files this command did not lay out (no %s): move it away or "
+                     "delete it, then re-run `%s`" % (os.path.join(dest, source.folder), RECORD,
+                                                      COMMAND % source.name))
+
+
+def get(source, dest=DEFAULT_DEST, base_url=None, timeout=None, progress=True):
     """Fetch, verify and lay out one source; returns (folder, fetched: bool)."""
     target = os.path.join(dest, source.folder)
     st, detail = state(source, dest)
@@ -564,8 +565,7 @@ def get(source, dest=DEFAULT_DEST, base_url=None, timeout=None,
         print("%s: present and verified, skipped" % target)
         return target, False
     if st == "foreign":
-        raise UserError("%s holds files this command did not lay out (no %s): move it away "
-                        "or delete it, then re-run `%s`" % (target, RECORD, COMMAND % source.name))
+        raise _foreign(source, dest)
     if st == "stale":
         print("%s: %s; fetching it again" % (target, detail))
     work = os.path.join(dest, WORK)
@@ -591,8 +591,8 @@ def get(source, dest=DEFAULT_DEST, base_url=None, timeout=None,
            "archive NOT pinned (on no public checksum record): its files' row counts checked")
     print("%s: %d files from %s (%s)" % (target, n, ", ".join(a.name for a in source.archives),
                                          how))
-    if source.note and source.name == "qnli":
-        print("note: %s" % source.note)
+    if source.name == "qnli":
+        print("note: %s" % QNLI_NOTE)
     return target, True
 
 
@@ -621,9 +621,7 @@ def download_tasks(names, dest=DEFAULT_DEST, base_url=None, version=2,
     for name in sources:
         st, detail = state(SOURCES[name], dest)
         if st == "foreign":
-            target = os.path.join(dest, SOURCES[name].folder)
-            raise UserError("%s holds files this command did not lay out (no %s): move it away "
-                            "or delete it, then re-run `%s`" % (target, RECORD, COMMAND % name))
+            raise _foreign(SOURCES[name], dest)
     try:
         os.makedirs(dest, exist_ok=True)
     except OSError as e:

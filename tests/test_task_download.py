@@ -456,3 +456,13 @@ def test_train_reads_what_the_download_laid_out(server, tmp_path, monkeypatch, c
     with open("submission/SST-2.tsv") as f:
         rows = f.read().splitlines()
     assert rows[0] == "index\tprediction" and len(rows) == 5
+
+
+def test_datasets_readme_lists_every_pin():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "datasets", "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    for s in td.SOURCES.values():
+        assert "`%s`" % s.name in text, s.name
+        for a in s.archives:
+            assert a.name in text and "{:,}".format(a.size) in text and a.sha256[:12] in text, a
