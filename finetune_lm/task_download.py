@@ -589,8 +589,8 @@ def get(source, dest=DEFAULT_DEST, base_url=None, timeout=None, progress=True):
         _remove_if_empty(work)  # a .part to resume, or an archive still needed, keeps it
     how = ("size and sha256 as pinned" if source.pinned else
            "archive NOT pinned (on no public checksum record): its files' row counts checked")
-    print("%s: %d files from %s (%s)" % (target, n, ", ".join(a.name for a in source.archives),
-                                         how))
+    print("%s: %d file%s from %s (%s)" % (target, n, "" if n == 1 else "s",
+                                          ", ".join(a.name for a in source.archives), how))
     if source.name == "qnli":
         print("note: %s" % QNLI_NOTE)
     return target, True

@@ -466,3 +466,24 @@ def test_datasets_readme_lists_every_pin():
         assert "`%s`" % s.name in text, s.name
         for a in s.archives:
             assert a.name in text and "{:,}".format(a.size) in text and a.sha256[:12] in text, a
+
+
+def test_mnli_brings_the_diagnostic_set_beside_it(server, tmp_path, monkeypatch, capsys):
+    """--task mnli: MNLI.zip (built here from the GLUE-format samples) and the real AX.tsv
+    (verified by its real pin), saved as diagnostic/diagnostic.tsv beside MNLI/, where
+    the loader finds it for AX.tsv."""
+    from test_tasks_glue import mnli_folder
+    d, *_ = mnli_folder(tmp_path / "src", diagnostic=None)
+    files = {}
+    for name in sorted(os.listdir(d)):
+        with open(os.path.join(d, name), encoding="utf-8") as f:
+            files["MNLI/" + name] = f.read()
+    serve(server, monkeypatch, "mnli", files)
+    shutil.copy(os.path.join(data_dir("glue/diagnostic"), "diagnostic.tsv"),
+                os.path.join(server.root, "AX.tsv"))
+    dest = tmp_path / "datasets"
+    assert run(server, dest, "mnli") == 0, capsys.readouterr().err
+    assert sorted(os.listdir(dest)) == ["MNLI", "diagnostic"]
+    split = get_task("mnli").load(str(dest / "MNLI"))
+    assert len(split["ax"]) == 1104 and len(split["valid"]) == 24
+    assert capsys.readouterr().err == ""
