@@ -256,7 +256,9 @@ def download(dest=DEFAULT_DEST, base_url=release.BASE_URL, files=release.FILES, 
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog=release.DOWNLOAD_COMMAND,
-        description="Fetch the released GPT-1 files into DEST, verified by git blob id.",
+        description="Fetch the released GPT-1 files into DEST (params/), verified by git blob "
+                    "id; or, with --task, tasks' official data into DEST (datasets/), verified "
+                    "by the size and SHA-256 pinned for each archive.",
         epilog="Errors (HTTP, network, a file that does not verify) stop with one `error:` "
                "line and exit status 2; so does Ctrl-C, and the same command resumes. "
                "For a from-scratch run (train.py --n_transfer -1), only the vocabulary: "

@@ -227,8 +227,9 @@ def rocstories_line(dest=DEFAULT_DEST):
 
 QNLI_V1 = ("QNLI v1 (2018, the version the paper used) cannot be downloaded: GLUE's download "
            "script fetches only v2 since 2019, its 2018 link (GLUE's Firebase storage) has "
-           "refused downloads since 2021 and no checksum of it is on record; put its train.tsv, dev.tsv and test.tsv (108436, "
-           "5732 and 5740 rows) in %s yourself, or fetch the current v2 with --version 2")
+           "refused downloads since 2021 and no checksum of it is on record; put its "
+           "train.tsv, dev.tsv and test.tsv (108436, 5732 and 5740 rows) in %s yourself, or "
+           "fetch the current v2 with --version 2")
 
 
 # --- which sources -------------------------------------------------------------
@@ -313,6 +314,8 @@ def state(source, dest=DEFAULT_DEST):
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
         archives, files = record["archives"], record["files"]
+        if not (isinstance(archives, dict) and isinstance(files, dict)):
+            raise TypeError(RECORD)
     except (OSError, ValueError, KeyError, TypeError):
         return "stale", "its %s is unreadable" % RECORD
     for a in source.archives:

@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from conftest import DATA_ENV, data_dir
+from conftest import data_dir
 from finetune_lm import download as dl
 from finetune_lm import task_download as td
 from finetune_lm.tasks import all_tasks, get_task
@@ -427,7 +427,8 @@ def test_train_names_the_download_command(tmp_path):
         "datasets/RTE holds no RTE data: run `python -m finetune_lm.download --task rte`")
     assert td.data_command("scitail", "/d/SciTailV1.1/tsv_format/") == (
         "python -m finetune_lm.download --task scitail --dest /d")
-    assert td.data_command("snli", "snli_1.0") == "python -m finetune_lm.download --task snli --dest ."
+    assert td.data_command("snli", "snli_1.0") == (
+        "python -m finetune_lm.download --task snli --dest .")
     assert td.data_command("rte", "mine/rte") is None
     assert "lays them out in datasets/RTE; then drop --data_dir" in td.missing_data("rte", "x/y")
     assert td.missing_data("rocstories", str(tmp_path / "none")) is None
