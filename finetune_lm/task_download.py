@@ -396,7 +396,10 @@ def unpack(path, kind, into, archive_name):
                     if not _safe(m.name) or not (m.isfile() or m.isdir()):
                         raise UserError("%s holds %s, not a plain file or folder inside it; "
                                         "refused" % (archive_name, m.name))
-                t.extractall(into, members=members, filter="data")
+                # The members were checked above; "data" also drops modes and owners where
+                # this Python has extraction filters (3.9.17+, 3.10.12+, 3.11.4+).
+                extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                t.extractall(into, members=members, **extra)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, ValueError) as e:
         raise UserError("%s is not a readable %s archive (%s); refused"
                         % (archive_name, kind, download._one_line(e))) from None

@@ -488,3 +488,20 @@ def test_mnli_brings_the_diagnostic_set_beside_it(server, tmp_path, monkeypatch,
     split = get_task("mnli").load(str(dest / "MNLI"))
     assert len(split["ax"]) == 1104 and len(split["valid"]) == 24
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("name", ["sst2", "race"])
+def test_unreadable_archive_is_refused(server, tmp_path, monkeypatch, capsys, name):
+    """Bytes that verify (pinned to themselves) but are no zip / tar.gz: one line, nothing
+    left."""
+    source = td.SOURCES[name]
+    data = b"not an archive at all\n" * 50
+    with open(os.path.join(server.root, source.archives[0].name), "wb") as f:
+        f.write(data)
+    pinned = td.dataclasses.replace(source.archives[0], size=len(data), sha256=sha256(data))
+    monkeypatch.setitem(td.SOURCES, name, td.dataclasses.replace(source, archives=(pinned,)))
+    dest = tmp_path / "datasets"
+    assert run(server, dest, name) == 2
+    err = one_error(capsys)
+    assert "%s is not a readable %s archive" % (pinned.name, source.kind) in err
+    assert os.listdir(dest) == []
