@@ -31,6 +31,7 @@ import sys
 import numpy as np
 
 from finetune_lm import flags
+from finetune_lm.data.task_download import data_source, missing_data
 from finetune_lm.download import missing_inputs
 from finetune_lm.lm import release
 from finetune_lm.lm.weights import verify_params_dir
@@ -101,8 +102,10 @@ def check_args(args):
     if os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
         raise UserError("--data_dir %s is a file; expected the folder of the %s files"
                         % (args.data_dir, args.dataset))
-    problem = missing_inputs(args.data_dir, tasks[args.dataset].source, args.params_dir,
-                             args.n_transfer, args.encoder_path, args.bpe_path)
+    problem = missing_inputs(args.data_dir, data_source(args.dataset, args.data_dir,
+                                                        tasks[args.dataset].source),
+                             args.params_dir, args.n_transfer, args.encoder_path, args.bpe_path)
+    problem = problem or missing_data(args.dataset, args.data_dir)
     if problem:
         raise UserError(problem)
     check_writable(args.log_dir, "--log_dir")

@@ -191,7 +191,8 @@ def _diagnostic(data_dir, texts):
         if os.path.isfile(path):
             return _load_file(path, "GLUE diagnostic.tsv", _source("diagnostic"), texts,
                               index="index")
-    print("warning: no GLUE diagnostic.tsv (looked for %s): AX.tsv will not be written"
+    print("warning: no GLUE diagnostic.tsv (looked for %s): AX.tsv will not be written "
+          "(`python -m finetune_lm.download --task diagnostic` fetches it)"
           % " and ".join(places), file=sys.stderr)
     return None
 
