@@ -24,7 +24,6 @@ import time
 import numpy as np
 
 from finetune_lm import flags
-from finetune_lm.model.heads import n_logits
 from finetune_lm.tasks import DEFAULT, get_task
 from finetune_lm.util import malloc
 from finetune_lm.util.errors import UserError, run_command
@@ -45,7 +44,8 @@ def build_parser():
                         "its head (its inputs are synthetic; --n_ctx sets their length)")
     flags.add_devices(p, n_batch=8, n_gpu=1)
     flags.add_size(p, n_ctx=77)
-    p.add_argument("--n_vocab", type=int, default=40478)
+    p.add_argument("--n_vocab", type=int, default=40478,
+                   help="vocabulary rows of the embedding (GPT-1's 40478; + 3 special, + n_ctx)")
     p.add_argument("--pdrop", type=float, default=0.1, help="every dropout rate")
     p.add_argument("--steps", type=int, default=5, help="timed steps (median reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
@@ -56,7 +56,8 @@ def build_parser():
                         "1024 2048 4096 on a CPU, 4096 8192 on a GPU)")
     p.add_argument("--eval", dest="eval", action="store_true", default=True,
                    help="also time mgpu_predict (default)")
-    p.add_argument("--no_eval", dest="eval", action="store_false")
+    p.add_argument("--no_eval", dest="eval", action="store_false",
+                   help="time the training step only")
     p.add_argument("--n_batch_eval", type=int, default=None,
                    help="evaluation batch (default: n_batch * n_gpu)")
     p.add_argument("--seed", type=int, default=42, help="seed of the weights and the inputs")
@@ -78,6 +79,7 @@ def synthetic_batch(hp, n, seed=0):
     """Realistic inputs: K sequences [_start_] text [_delimiter_] text [_classify_] per
     example, zero-padded, lengths spread over the context, mask 1 on real tokens; targets
     of the head's kind (soft targets: a random distribution over the classes)."""
+    from finetune_lm.model.heads import n_logits  # TensorFlow: not before the flags are checked
     rng = np.random.RandomState(seed)
     start, delim = hp.n_vocab, hp.n_vocab + 1
     k = hp.n_seq

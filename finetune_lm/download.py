@@ -11,10 +11,10 @@ corrupt file never sits under the name that train.py loads.  A ``.part`` left by
 an interrupted run is resumed with an HTTP Range request on the next run.
 """
 
-import argparse
 import os
 import sys
 
+from finetune_lm import flags
 from finetune_lm.data import task_download
 from finetune_lm.lm import release
 from finetune_lm.lm.weights import WEIGHT_FILES, read_manifest
@@ -134,8 +134,8 @@ def download(dest=DEFAULT_DEST, base_url=release.BASE_URL, files=release.FILES, 
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog=release.DOWNLOAD_COMMAND,
+    p = flags.parser(
+        release.DOWNLOAD_COMMAND,
         description="Fetch the released GPT-1 files into DEST (params/), verified by git blob "
                     "id; or, with --task, tasks' official data into DEST (datasets/), verified "
                     "by the size and SHA-256 pinned for each archive.",

@@ -19,7 +19,6 @@ import shutil
 
 import joblib
 import numpy as np
-import tensorflow as tf
 
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import atomic_open, atomic_write_json, read_json
@@ -101,6 +100,9 @@ class RunCheckpoint:
     """The resume state of one run in `folder`, over the TrainState's variables."""
 
     def __init__(self, folder, state):
+        # TensorFlow here, not at the top: the commands read pointers and compare flags
+        # (Resume.pointer, interrupted_message) before anything starts TensorFlow.
+        import tensorflow as tf
         self.folder = folder
         self.meta = tf.Variable("", dtype=tf.string, trainable=False, name="run_state")
         self.ckpt = tf.train.Checkpoint(params=list(state.params.values()), m=list(state.m),
@@ -189,6 +191,7 @@ class RunCheckpoint:
 def read_checkpoint(folder):
     """(pointer, meta, {variable path: array}) of the latest checkpoint in `folder`,
     without building a model (for inspection and tests)."""
+    import tensorflow as tf  # see RunCheckpoint.__init__
     p = read_json(os.path.join(folder, POINTER))
     path = os.path.join(folder, p["prefix"])
     reader = tf.train.load_checkpoint(path)
