@@ -50,9 +50,22 @@ def parser(prog, description, epilog=EPILOG):
 
 # -- flag groups ---------------------------------------------------------------------------
 
-def add_size(p, n_ctx=512, from_weights=False):
-    """Model size. from_weights: the sizes default to the weights' own (sample, perplexity)."""
+def add_size(p, n_ctx=512, from_weights=False, from_folder=False):
+    """Model size. from_weights: the sizes default to the weights' own (sample,
+    perplexity); from_folder: to the --params_dir folder's, GPT-1's without weights
+    (train.py resolves them)."""
     g = p.add_argument_group("model size")
+    if from_folder:
+        for flag, gpt1, what in (("--n_ctx", 512, "most tokens per input (capped at the weights' "
+                                                  "positions)"),
+                                 ("--n_embd", 768, "model width"), ("--n_head", 12, "attention heads"),
+                                 ("--n_layer", 12, "transformer blocks")):
+            g.add_argument(flag, type=int, default=None,
+                           help="%s (default: the weights' own, from --params_dir; %d without "
+                                "weights)" % (what, gpt1))
+        g.add_argument("--afn", type=str, default="gelu",
+                       help="activation of the MLPs: gelu, relu or swish")
+        return g
     if from_weights:
         g.add_argument("--n_layer", type=int, default=None,
                        help="transformer blocks (default: from the weights)")
@@ -223,6 +236,10 @@ def check(args, names=("afn", "lr_schedule")):
             continue
         if not (ok(value) and math.isfinite(value)):
             raise UserError("--%s %s: expected %s" % (flag, value, expected))
+    desc = values.get("desc")
+    if desc is not None and (not desc or "/" in desc or os.sep in desc or desc in (".", "..")):
+        raise UserError("--desc %r: expected a name (of the run's log, checkpoint and outputs "
+                        "inside --log_dir and --save_dir), without '/' and not '..'" % desc)
     known = {"afn": ACT_FNS, "lr_schedule": SCHEDULES, "opt": ["adam"]}
     for name in names + (("opt",) if "opt" in values else ()):
         _known("--" + name, values.get(name), known[name])

@@ -36,7 +36,8 @@ import sys
 from finetune_lm import flags
 from finetune_lm.training.checkpoint import Resume, interrupted_message
 from finetune_lm.util.errors import UserError, run_command
-from finetune_lm.util.files import check_writable
+from finetune_lm.lm.weights import check_init_from
+from finetune_lm.util.files import RunLock, check_writable, lock_name
 
 PROG = "python -m finetune_lm.pretrain"
 
@@ -77,7 +78,11 @@ def check_args(args):
     if args.n_ctx < 2:
         raise UserError("--n_ctx %d: expected at least 2 tokens per window" % args.n_ctx)
     flags.vocabulary_paths(args)
+    if args.init_from:  # its sizes must be the flags', before the corpus is encoded
+        check_init_from(args.init_from, args.n_embd, args.n_layer, args.n_ctx)
     args.out = args.out or os.path.join(args.save_dir, args.desc, "params")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UserError("--out %s is a file; expected a folder to write the model into" % args.out)
     for flag, folder in (("--log_dir", args.log_dir), ("--save_dir", args.save_dir),
                          ("--out", os.path.dirname(os.path.normpath(args.out)) or ".")):
         check_writable(folder, flag)
@@ -85,8 +90,16 @@ def check_args(args):
 
 
 def run(args):
-    """The whole pre-training job; returns a dict of the final figures. Wiring only: the
-    loop is training/loop.py with training/pretraining.py's hooks."""
+    """The whole pre-training job, holding the run's lock; returns a dict of the final
+    figures."""
+    check_args(args)
+    run_dir = os.path.join(args.save_dir, args.desc)
+    with RunLock(run_dir, "run %r (%s)" % (args.desc, run_dir), lock_name()):
+        return pretrain(args)
+
+
+def pretrain(args):
+    """Wiring only: the loop is training/loop.py with training/pretraining.py's hooks."""
     # Here, not at the top: TensorFlow's start-up is seconds that --help and every
     # check before the slow work need not wait for.
     import tensorflow as tf
@@ -99,7 +112,6 @@ def run(args):
     from finetune_lm.training.objectives import LanguageModeling
     from finetune_lm.training.pretraining import PretrainJob
 
-    check_args(args)
     current = json.loads(json.dumps(vars(args)))
     ckpt_dir = os.path.join(args.save_dir, args.desc, "checkpoint")
     resume = Resume(ckpt_dir, current)

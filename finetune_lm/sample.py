@@ -21,11 +21,13 @@ special rows (_start_, _delimiter_, _classify_) and the position rows are never
 sampled.
 """
 
+import json
 import os
 import sys
 
 from finetune_lm import flags
 from finetune_lm.lm import release
+from finetune_lm.lm.weights import read_shapes
 from finetune_lm.util.errors import UserError, run_command
 
 PROG = "python -m finetune_lm.sample"
@@ -89,9 +91,26 @@ def check_args(args):
     if args.top_k == 0 and args.top_p == 1:
         raise UserError("--top_k 0 with --top_p 1 turns both filters off; expected --top_k "
                         "of at least 1 (1: greedy) or --top_p below 1")
-    if args.length > release.N_POSITIONS:
-        raise UserError("--length %d is past the %d positions of GPT-1's context; expected at "
-                        "most %d" % (args.length, release.N_POSITIONS, release.N_POSITIONS))
+    positions = model_positions(args)
+    if positions is not None and args.length > positions:
+        raise UserError("--length %d is past the model's %d positions (%s); expected at most %d"
+                        % (args.length, positions, args.checkpoint or args.params_dir, positions))
+
+
+def model_positions(args):
+    """The model's positions, read cheaply before its weights are (None: unreadable, the
+    loading says why): params_shapes.json's, or the run's model.json beside --checkpoint."""
+    if args.checkpoint:
+        info = os.path.join(os.path.dirname(args.checkpoint) or ".", "model.json")
+        try:
+            with open(info, encoding="utf-8") as f:
+                return int(json.load(f)["n_ctx"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    try:
+        return int(read_shapes(args.params_dir)[0][0])
+    except (UserError, IndexError, TypeError, ValueError):
+        return None
 
 
 def run(args, out=None):
@@ -99,6 +118,9 @@ def run(args, out=None):
     out = out or sys.stdout
     check_args(args)
     encoder, params, hp = load_model(args)
+    if args.top_k > hp.n_vocab:
+        raise UserError("--top_k %d is more than the %d tokens of the vocabulary; expected at "
+                        "most %d (1: greedy)" % (args.top_k, hp.n_vocab, hp.n_vocab))
     if args.length > hp.n_ctx:
         raise UserError("--length %d is past the model's %d positions; expected at most %d"
                         % (args.length, hp.n_ctx, hp.n_ctx))

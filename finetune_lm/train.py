@@ -32,13 +32,15 @@ import numpy as np
 
 from finetune_lm import flags
 from finetune_lm.data.task_download import data_source, missing_data
+from finetune_lm.data.text import load_encoder
 from finetune_lm.download import missing_inputs
 from finetune_lm.lm import release
+from finetune_lm.lm.weights import folder_sizes as weights_sizes
 from finetune_lm.lm.weights import verify_params_dir
 from finetune_lm.tasks import all_tasks, get_task
 from finetune_lm.training.checkpoint import Resume, interrupted_message
 from finetune_lm.util.errors import UserError, run_command
-from finetune_lm.util.files import check_writable
+from finetune_lm.util.files import RunLock, check_writable, lock_name
 
 PROG = "python train.py"
 
@@ -59,15 +61,16 @@ def build_parser():
                    help="print the best valid and the test scores (needs --submit)")
     g.add_argument("--lm_coef", type=float, default=0.5,
                    help="weight of the language-model loss beside the task's (>= 0)")
-    g.add_argument("--n_transfer", type=int, default=12,
-                   help="layers loaded from --params_dir (-1: load nothing, train from "
-                        "scratch; needs only the two vocabulary files)")
+    g.add_argument("--n_transfer", type=int, default=None,
+                   help="layers loaded from --params_dir (default: all of the folder's, 12 "
+                        "for the release; -1: load nothing, train from scratch, needs only "
+                        "the two vocabulary files)")
     g.add_argument("--opt", type=str, default="adam", help="optimiser (adam only)")
     g.add_argument("--unverified_weights", action="store_true",
                    help="load weights in the released format that are not the release "
                         "(converted, re-saved) without checking them; prints a warning")
     flags.add_run(p)
-    flags.add_size(p)
+    flags.add_size(p, from_folder=True)
     flags.add_dropout(p)
     flags.add_optimizer(p)
     flags.add_devices(p)
@@ -85,14 +88,6 @@ def check_args(args):
         raise UserError("--dataset is required; expected one of: %s" % ", ".join(sorted(tasks)))
     get_task(args.dataset)
     flags.check(args)
-    if args.n_ctx < 8:
-        raise UserError("--n_ctx %d: expected at least 8" % args.n_ctx)
-    if args.n_transfer < -1 or args.n_transfer > args.n_layer:
-        raise UserError("--n_transfer %d: expected -1 (load nothing) or 0..--n_layer (%d)"
-                        % (args.n_transfer, args.n_layer))
-    if args.n_transfer != -1 and args.n_ctx > release.N_POSITIONS:
-        raise UserError("--n_ctx %d is more than the %d positions of the released weights "
-                        "(use --n_transfer -1 to train from scratch)" % (args.n_ctx, release.N_POSITIONS))
     if args.analysis and not args.submit:
         raise UserError("--analysis needs --submit: it scores the test predictions that "
                         "--submit writes; add --submit")
@@ -113,7 +108,51 @@ def check_args(args):
     if args.submit:
         check_writable(args.submission_dir, "--submission_dir")
     verify_params_dir(args.params_dir, args.n_transfer, getattr(args, "unverified_weights", False))
+    resolve_sizes(args)
     return args
+
+
+GPT1_SIZES = {"n_ctx": release.N_POSITIONS, "n_embd": 768, "n_head": 12, "n_layer": 12}
+
+
+def resolve_sizes(args):
+    """The model's sizes from the weights that hold them (params_shapes.json, the
+    folder's manifest.json): a flag left out takes the folder's value, a flag that
+    contradicts it is refused naming both; --n_transfer defaults to the folder's layers.
+    Without weights (--n_transfer -1) the flags' defaults are GPT-1's."""
+    found = {} if args.n_transfer == -1 else weights_sizes(args.params_dir)
+    where = "the weights in %s" % args.params_dir
+    for flag, what in (("n_embd", "width"), ("n_head", "heads")):
+        given, have = getattr(args, flag), found.get(flag)
+        if given is not None and have is not None and given != have:
+            raise UserError("--%s %d does not fit %s, whose %s is %d; leave --%s out to take it "
+                            "from them" % (flag, given, where, what, have, flag))
+        setattr(args, flag, given if given is not None else have or GPT1_SIZES[flag])
+    n_layers = found.get("n_layer")
+    if args.n_layer is None:
+        args.n_layer = n_layers or GPT1_SIZES["n_layer"]
+    if args.n_transfer is None:
+        args.n_transfer = min(n_layers, args.n_layer) if n_layers else 12
+    if n_layers is not None and args.n_transfer > n_layers:
+        raise UserError("--n_transfer %d is more than the %d layers of %s"
+                        % (args.n_transfer, n_layers, where))
+    if not -1 <= args.n_transfer <= args.n_layer:
+        raise UserError("--n_transfer %d: expected -1 (load nothing) or 0..--n_layer (%d)"
+                        % (args.n_transfer, args.n_layer))
+    if found and found["n_vocab"] != len(load_encoder(args.encoder_path)):
+        raise UserError("the weights in %s have %d token rows; the vocabulary %s has %d entries: "
+                        "expected the same" % (args.params_dir, found["n_vocab"], args.encoder_path,
+                                               len(load_encoder(args.encoder_path))))
+    positions = found.get("n_ctx")
+    if args.n_ctx is None:
+        args.n_ctx = min(GPT1_SIZES["n_ctx"], positions or GPT1_SIZES["n_ctx"])
+    elif positions is not None and args.n_ctx > positions:
+        raise UserError("--n_ctx %d is more than the %d positions of %s; expected at most %d "
+                        "(or --n_transfer -1 to train from scratch)"
+                        % (args.n_ctx, positions, where, positions))
+    if args.n_ctx < 8:
+        raise UserError("--n_ctx %d: expected at least 8" % args.n_ctx)
+    flags.check(args)  # the sizes now known: the width against the heads
 
 
 def prepare(args, verbose=True, cache=None):
@@ -175,8 +214,9 @@ def run_paths(args):
     }
 
 
-def describe(args, task, hp, strategy, data):
-    """The run in a few lines, instead of the original's Namespace dump."""
+def describe(args, task, hp, strategy, data, notes=()):
+    """The run in a few lines, instead of the original's Namespace dump; notes: what the
+    encoding cut or found empty (data.inputs.input_report)."""
     import tensorflow as tf
     from finetune_lm.training import towers
     sizes = ", ".join("%s %d" % (name, len(enc)) for name, enc in data.items())
@@ -197,21 +237,30 @@ def describe(args, task, hp, strategy, data):
           "%s; log %s" % (args.n_iter, len(data["train"]) // hp.n_batch_train, hp.n_updates_total,
                           hp.n_gpu, hp.n_batch, n_rep, "s" if n_rep > 1 else "", unused,
                           os.path.join(args.log_dir, args.desc + ".jsonl")))
+    for note in notes:
+        print("inputs: %s" % note)
     main = task.main_metric.name
     print("epoch updates tr_cost va_cost tr_%s va_%s" % (main, main))
     sys.stdout.flush()
 
 
 def run(args, cache=None):
-    """The whole fine-tuning job; returns a dict of the final figures.
+    """The whole fine-tuning job, holding the run's lock; returns a dict of the final
+    figures. Resumes from `save_dir/<desc>/checkpoint/` when it exists (same arguments
+    and data required), and does nothing but the analysis when that run already
+    finished."""
+    paths = run_paths(args)
+    with RunLock(paths["run_dir"], "run %r (%s)" % (args.desc, paths["run_dir"]), lock_name()):
+        return fine_tune(args, paths, cache)
 
-    Resumes from `save_dir/<desc>/checkpoint/` when it exists (same arguments
-    required), and does nothing but the analysis when that run already finished.
-    Wiring only: the loop is training/loop.py with training/finetuning.py's hooks, the
+
+def fine_tune(args, paths, cache=None):
+    """Wiring only: the loop is training/loop.py with training/finetuning.py's hooks, the
     outputs training/analysis.py."""
     # Here, not at the top: TensorFlow's start-up is seconds that --help and every
     # check before the slow work need not wait for.
     import tensorflow as tf
+    from finetune_lm.data.inputs import input_report
     from finetune_lm.lm import weights
     from finetune_lm.training import analysis, towers
     from finetune_lm.training.finetuning import FineTuneJob
@@ -219,10 +268,11 @@ def run(args, cache=None):
     from finetune_lm.training.objectives import FineTuning
     from finetune_lm.util import malloc
 
-    task, paths = get_task(args.dataset), run_paths(args)
+    task = get_task(args.dataset)
     resume = Resume(paths["checkpoint"], args_dict(args))
     pointer = resume.pointer()  # before the slow encoding: other arguments are refused
     if pointer is not None and pointer["finished"]:
+        resume.check_data(pointer, data_keys(task, args.data_dir))
         return analysis.finished(task, args.desc, paths, pointer, args.submit, args.analysis)
 
     towers.split_cpu(args.cpu_devices)
@@ -231,6 +281,8 @@ def run(args, cache=None):
     tf.random.set_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
     hp, data = prepare(args, cache=cache)
+    if pointer is not None:
+        resume.check_data(pointer, {name: enc.key for name, enc in data.items()})
     if hp.xla:
         malloc.map_large_blocks()  # large blocks back to the system when freed
 
@@ -240,9 +292,11 @@ def run(args, cache=None):
                               weights.transfer_arrays(args.params_dir, hp, args.n_transfer))
     ckpt, meta = resume.restore(state)
     chief = towers.is_chief(strategy)
-    describe(args, task, hp, strategy, data)
+    report, notes = input_report(data, args.n_ctx)
+    describe(args, task, hp, strategy, data, notes)
     predict = towers.mgpu_predict(state, objective)
-    job = FineTuneJob(task, hp, state, data, predict, ckpt, meta, paths, args_dict(args), chief)
+    job = FineTuneJob(task, hp, state, data, predict, ckpt, meta, paths, args_dict(args), chief,
+                      inputs=report)
     loop = Loop(towers.mgpu_train(state, objective), job, args.n_iter, job.n_batches,
                 args.save_every, paths["checkpoint"], meta and meta["n_updates"])
     start = (0, 0, 0) if meta is None else (meta["n_updates"], meta["epoch"], meta["batch"])
@@ -259,10 +313,17 @@ def run(args, cache=None):
     result = {"best_valid": job.best, "n_updates": n_updates}
     if args.submit:
         state.set_params(weights.load_params(paths["best"], state.params_shapes()))
-        result.update(analysis.finish(task, hp, data, predict, paths, chief, args.analysis))
+        result.update(analysis.finish(task, hp, data, predict, paths, chief, args.analysis,
+                                      desc=args.desc))
     if chief:
         ckpt.mark_finished()
     return result
+
+
+def data_keys(task, data_dir):
+    """{split: split_key} of the task's files as they are now (no encoding)."""
+    from finetune_lm.data.inputs import split_key  # with numpy and tqdm: only when needed
+    return {name: split_key(task, split) for name, split in task.load(data_dir).items()}
 
 
 def main(argv=None):

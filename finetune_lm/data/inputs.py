@@ -167,23 +167,68 @@ class Encoded:
         return X, M, Y
 
 
+UNCUT = 1 << 30  # a context no input fills: the transformation's output uncut
+
+
 def transform_split(task, fields, split, specials, n_ctx_flag):
-    """Apply the task's transformation to every example of one encoded split."""
+    """Apply the task's transformation to every example of one encoded split. The
+    Encoded also counts what the user should know of: `truncated` examples (any of
+    their sequences cut to fit n_ctx_flag), `max_dropped` (the most tokens cut from one
+    sequence) and `empty` examples (a text field that encodes to no token)."""
     n = len(split)
     sequences = []
+    truncated, max_dropped, empty = 0, 0, 0
     for i in range(n):
         ids = {f: fields[f][0][fields[f][1][i]:fields[f][1][i + 1]].tolist() for f in task.fields}
         seqs = task.transform(ids, specials, n_ctx_flag)
         if len(seqs) != task.n_seq:
             raise ValueError("%s's transform gave %d sequences; expected n_seq %d"
                              % (task.name, len(seqs), task.n_seq))
+        # The same transformation with room for everything says what was cut.
+        dropped = max(len(u) - len(s) for u, s in zip(task.transform(ids, specials, UNCUT), seqs))
+        if dropped > 0:
+            truncated += 1
+            max_dropped = max(max_dropped, dropped)
+        empty += any(not v for v in ids.values())
         sequences.extend(seqs)
     tokens, offsets = flatten(sequences)
     labels = split.labels
     targets = None if labels is None else task.target_array(labels)
-    return Encoded(tokens.astype(np.uint16 if tokens.size == 0 or tokens.max() < 65536
-                                 else np.int32), offsets, task.n_seq, labels, targets,
-                   split.index, split.groups)
+    enc = Encoded(tokens.astype(np.uint16 if tokens.size == 0 or tokens.max() < 65536
+                                else np.int32), offsets, task.n_seq, labels, targets,
+                  split.index, split.groups)
+    enc.truncated, enc.max_dropped, enc.empty = truncated, max_dropped, empty
+    return enc
+
+
+def split_key(task, split):
+    """SHA-256 of one split's texts, labels and ids: what a run records of its data, so
+    that a finished or resumed run whose files changed is told apart."""
+    h = hashlib.sha256(task.name.encode("utf-8"))
+    for field in task.fields:
+        h.update(("\0%s\0" % field).encode("utf-8"))
+        for text in split.texts[field]:
+            h.update(text.encode("utf-8") + b"\0")
+    h.update(b"\0labels\0" + (b"" if split.labels is None else np.asarray(split.labels).tobytes()))
+    h.update(b"\0index\0" + "\0".join(map(str, split.index)).encode("utf-8"))
+    return h.hexdigest()
+
+
+def input_report(encoded, n_ctx_flag):
+    """{split: {"examples", "truncated", "max_dropped", "empty"}} of prepare_task's
+    splits, and the lines that say it (none when nothing was cut or empty)."""
+    report, lines = {}, []
+    for name, enc in encoded.items():
+        report[name] = {"examples": len(enc), "truncated": enc.truncated,
+                        "max_dropped": enc.max_dropped, "empty": enc.empty}
+        if enc.truncated:
+            lines.append("%s: %d of %d examples cut to fit --n_ctx %d (at most %d tokens cut "
+                         "from one sequence)" % (name, enc.truncated, len(enc), n_ctx_flag,
+                                                 enc.max_dropped))
+        if enc.empty:
+            lines.append("%s: %d of %d examples have a text that encodes to no token"
+                         % (name, enc.empty, len(enc)))
+    return report, lines
 
 
 def prepare_task(task, splits, encoder_path, bpe_path, n_ctx_flag, cache_dir=None,
@@ -196,6 +241,8 @@ def prepare_task(task, splits, encoder_path, bpe_path, n_ctx_flag, cache_dir=Non
     fields = encode_splits(task, splits, encoder_path, bpe_path, cache_dir, verbose)
     encoded = {name: transform_split(task, fields[name], splits[name], specials, n_ctx_flag)
                for name in splits}
+    for name, enc in encoded.items():
+        enc.key = split_key(task, splits[name])
     for name, enc in encoded.items():
         if enc.longest > n_ctx_flag:
             raise ValueError("%s's transform made a sequence of %d tokens in %s; --n_ctx is %d"

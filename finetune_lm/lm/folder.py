@@ -13,7 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from finetune_lm.lm import release
-from finetune_lm.lm.weights import (MANIFEST, load_shards, read_shapes, verify_params_dir)
+from finetune_lm.lm.weights import (MANIFEST, check_init_from, load_shards, manifest_model,
+                                    read_shapes, verify_params_dir)
 from finetune_lm.model.hparams import HParams
 from finetune_lm.model.variables import param_shapes
 from finetune_lm.util.errors import UserError
@@ -80,20 +81,6 @@ def write_params_dir(out, arrays, hp, encoder_path, bpe_path, info=None):
     return out
 
 
-def manifest_model(params_dir):
-    """The "model" entry (n_head, afn, ...) of the folder's manifest.json, if any (the
-    folders finetune_lm.pretrain writes carry one; the release has no manifest)."""
-    path = os.path.join(params_dir, MANIFEST)
-    if not os.path.isfile(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            model = json.load(f).get("model", {})
-    except (OSError, ValueError, AttributeError):
-        return {}  # verify_params_dir names what is wrong with it
-    return model if isinstance(model, dict) else {}
-
-
 def _flag_check(flag, given, found, where):
     if given is not None and given != found:
         raise UserError("%s %d does not fit %s, which has %d" % (flag, given, where, found))
@@ -141,6 +128,17 @@ def load_params_dir(params_dir, n_vocab, n_layer=None, n_embd=None, n_head=None,
     return [we] + arrays[2:], hp
 
 
+def run_model_json(best_params_path):
+    """The model.json that train.py writes beside best_params.jl ({} when absent)."""
+    path = os.path.join(os.path.dirname(best_params_path) or ".", "model.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def load_checkpoint(path, n_vocab, n_layer=None, n_embd=None, n_head=None, afn=None):
     """(arrays, hp) of a train.py best_params.jl: we (tokens, 3 special rows, the
     fine-tuning context's positions), the layers, the task head (not read)."""
@@ -164,7 +162,9 @@ def load_checkpoint(path, n_vocab, n_layer=None, n_embd=None, n_head=None, afn=N
     if n_ctx < 1:
         raise UserError("--checkpoint %s: model/we has %d rows; the vocabulary (%d) and 3 "
                         "special rows need more" % (path, rows, n_vocab))
-    hp = lm_hparams(n_vocab, 3, n_ctx, width, n_layer, n_head or 12, afn or "gelu", path)
+    info = run_model_json(path)  # the sizes train.py wrote beside best_params.jl
+    hp = lm_hparams(n_vocab, 3, n_ctx, width, n_layer, n_head or info.get("n_head", 12),
+                    afn or info.get("afn", "gelu"), path)
     for i, (name, shape) in enumerate(list(param_shapes(hp).items())[:1 + 12 * n_layer]):
         if list(np.shape(arrays[i])) != list(shape):
             raise UserError("--checkpoint %s: array %d (%s) has shape %s; the flags (--n_embd "
@@ -185,22 +185,7 @@ def init_arrays(init_from, hp, encoder_n_vocab):
     """[we, layers...] continuing from a released-format folder (domain adaptation):
     tokens and the first n_ctx positions as we, every layer; the folder's sizes must be
     the flags'."""
-    shapes = read_shapes(init_from)
-    where = os.path.join(init_from, release.SHAPES_FILE)
-    if len(shapes) < 2 or len(shapes[1]) != 2 or len(shapes[0]) != 2:
-        raise UserError("--init_from %s: %s lacks the positions and tokens arrays"
-                        % (init_from, where))
-    width = shapes[1][1]
-    if width != hp.n_embd:
-        raise UserError("--init_from %s has width %d (%s); --n_embd is %d: expected the same "
-                        "width" % (init_from, width, where, hp.n_embd))
-    n_layer = (len(shapes) - 2) // 12
-    if n_layer != hp.n_layer or (len(shapes) - 2) % 12:
-        raise UserError("--init_from %s has %d arrays (%d layers); --n_layer is %d"
-                        % (init_from, len(shapes), n_layer, hp.n_layer))
-    if shapes[0][0] < hp.n_ctx:
-        raise UserError("--init_from %s has %d positions; --n_ctx %d needs as many"
-                        % (init_from, shapes[0][0], hp.n_ctx))
+    check_init_from(init_from, hp.n_embd, hp.n_layer, hp.n_ctx)
     arrays, _ = load_params_dir(init_from, encoder_n_vocab, hp.n_layer, hp.n_embd, hp.n_head)
     we = arrays[0]
     return [np.concatenate([we[:hp.n_vocab], we[hp.n_vocab:hp.n_vocab + hp.n_ctx]], 0)] + arrays[1:]

@@ -275,3 +275,45 @@ def load_params(path, shapes):
             raise UserError("%s: array %d (%s) has shape %s, expected %s"
                             % (path, i, name, list(np.shape(a)), list(shape)))
     return arrays
+
+
+def manifest_model(params_dir):
+    """The "model" entry (n_head, afn, ...) of the folder's manifest.json, if any (the
+    folders finetune_lm.pretrain writes carry one; the release has no manifest)."""
+    path = os.path.join(params_dir, MANIFEST)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            model = json.load(f).get("model", {})
+    except (OSError, ValueError, AttributeError):
+        return {}  # verify_params_dir names what is wrong with it
+    return model if isinstance(model, dict) else {}
+
+
+def folder_sizes(params_dir):
+    """The sizes a folder in the released format holds: n_layer, n_embd, n_ctx (its
+    positions) and n_vocab (token rows) from params_shapes.json; n_head and afn from
+    its manifest.json's "model" (None for the release, whose heads are GPT-1's 12)."""
+    shapes = read_shapes(params_dir)
+    where = os.path.join(params_dir, release.SHAPES_FILE)
+    if len(shapes) < 2 or (len(shapes) - 2) % 12 or any(len(s) != 2 for s in shapes[:2]):
+        raise UserError("%s has %d arrays: expected positions, tokens and 12 per layer"
+                        % (where, len(shapes)))
+    model = manifest_model(params_dir)
+    return {"n_layer": (len(shapes) - 2) // 12, "n_embd": shapes[1][1], "n_ctx": shapes[0][0],
+            "n_vocab": shapes[1][0], "n_head": model.get("n_head"), "afn": model.get("afn")}
+
+
+def check_init_from(init_from, n_embd, n_layer, n_ctx):
+    """A folder to continue pre-training from (--init_from) has the flags' width and
+    layers, and at least their positions."""
+    sizes = folder_sizes(init_from)
+    for flag, what in (("n_embd", "width"), ("n_layer", "layers")):
+        given = {"n_embd": n_embd, "n_layer": n_layer}[flag]
+        if sizes[flag] != given:
+            raise UserError("--init_from %s has %d %s; --%s is %d: expected the same"
+                            % (init_from, sizes[flag], what, flag, given))
+    if sizes["n_ctx"] < n_ctx:
+        raise UserError("--init_from %s has %d positions; --n_ctx %d needs as many"
+                        % (init_from, sizes["n_ctx"], n_ctx))

@@ -89,10 +89,18 @@ def _load_file(path, what, source, texts, label=None, parse=None, index=None,
         raise UserError("%s has no examples: expected the %s file, from %s" % (path, what, source))
     out = {f: [] for f in texts}
     labels, ids = [], []
+    # Rows of a file with a header have its fields, no more: a tab inside a text would
+    # otherwise cut it silently. (MNLI's re-annotated rows carry extra label fields: its
+    # label is the last field, LAST, and they stay as they are.)
+    most = len(header) if headerless is None and label != LAST else None
     for lineno, fields in rows:
         if len(fields) < need:
             raise UserError("%s, line %d: %d fields, expected at least %d (%s)"
                             % (path, lineno, len(fields), need, layout))
+        if most is not None and len(fields) > most:
+            raise UserError("%s, line %d: %d fields, but the header has %d (a tab inside a "
+                            "text?); expected %d (%s)" % (path, lineno, len(fields), most,
+                                                          most, layout))
         for f, p in text_pos.items():
             out[f].append(fields[p].strip())
         if label_pos is not None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from finetune_lm.training.loop import predict_split, scores
 from finetune_lm.util.errors import UserError
-from finetune_lm.util.files import atomic_open, atomic_write_json, read_json
+from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json, read_json
 
 
 def read_submission(path):
@@ -87,11 +87,24 @@ def result_figures(task, valid_best, results):
     return figures
 
 
-def finish(task, hp, data, predict, paths, chief, analysis=False):
+def claim_submission(path, desc):
+    """Record that run `desc` wrote the submission file `path` (in `.<name>.run` beside
+    it); returns the run that wrote the file before, when another one did."""
+    record = os.path.join(os.path.dirname(path) or ".", ".%s.run" % os.path.basename(path))
+    before = None
+    if os.path.isfile(path) and os.path.isfile(record):
+        with open(record, encoding="utf-8") as f:
+            before = f.read().strip() or None
+    atomic_write(record, desc + "\n")
+    return before if before != desc else None
+
+
+def finish(task, hp, data, predict, paths, chief, analysis=False, desc=None):
     """The run's end with --submit: predict each split a submission or the analysis
     needs (once each) with the best parameters already loaded, write the submission
-    files and results.json, print the analysis; returns the figures."""
-    predictions = {}
+    files and results.json, say which files were written (and which replaced another
+    run's), print the analysis; returns the figures."""
+    predictions, written = {}, []
     for split in [s.split for s in task.submissions] + list(task.analysis):
         if split in data and split not in predictions:
             logits, _ = predict_split(predict, data[split], hp, desc="predict %s" % split)
@@ -99,8 +112,12 @@ def finish(task, hp, data, predict, paths, chief, analysis=False):
     for sub in task.submissions:
         # A split absent from data is an optional one the loader said it left out.
         if sub.split in predictions and chief:
-            write_submission(paths["submissions"][sub.split], data[sub.split].index,
+            path = paths["submissions"][sub.split]
+            write_submission(path, data[sub.split].index,
                              task.prediction_strings(predictions[sub.split]))
+            before = claim_submission(path, desc) if desc else None
+            written.append("submission: wrote %s%s" % (
+                path, " (replacing the file run %r wrote)" % before if before else ""))
     splits = {}
     for split in task.analysis:
         enc = data.get(split)
@@ -114,6 +131,8 @@ def finish(task, hp, data, predict, paths, chief, analysis=False):
     atomic_write_json(paths["results"], {"splits": splits, "figures": figures})
     if analysis:
         report(task, splits)
+    for line in written:  # the run's last lines
+        print(line)
     return figures
 
 

@@ -153,7 +153,7 @@ class RunCheckpoint:
         atomic_write_json(self.pointer_path, {"prefix": prefix, "n_updates": n_updates,
                                               "epoch": meta["epoch"], "batch": meta["batch"],
                                               "best": meta["best"], "args": meta["args"],
-                                              "finished": finished})
+                                              "data": meta.get("data"), "finished": finished})
         self._clean(keep=prefix)
         return path
 
@@ -223,6 +223,20 @@ class Resume:
         if pointer is not None:
             self.check_args(pointer["args"])
         return pointer
+
+    def check_data(self, saved, keys):
+        """Refuse a checkpoint (or a finished run) whose data differ from `keys` ({split:
+        data.inputs.split_key}), naming the splits that changed. A checkpoint made before
+        the data were recorded has nothing to compare."""
+        recorded = saved.get("data")
+        if not recorded:
+            return
+        changed = sorted(set(recorded) ^ set(keys) | {s for s in keys if recorded.get(s) != keys[s]})
+        if changed:
+            raise UserError("the task's data changed since the checkpoint %s was made (%s: other "
+                            "examples); its run and outputs are of the old data: use another "
+                            "--desc, or delete %s to train again"
+                            % (self.folder, ", ".join(changed), self.folder))
 
     def restore(self, state):
         """(RunCheckpoint, meta or None); meta's n_updates agrees with Adam's t."""

@@ -32,9 +32,10 @@ class FineTuneJob:
     """The hooks of one fine-tuning run. state: towers.TrainState; predict:
     towers.mgpu_predict's function; data: {split: data.inputs.Encoded}; ckpt: the run's
     RunCheckpoint and meta its restored state (None: a fresh run); paths: train.run_paths;
-    args: the run's flags as the log records them; chief: whether this worker writes."""
+    args: the run's flags as the log records them; chief: whether this worker writes;
+    inputs: what the encoding cut or found empty, per split (the log's first line)."""
 
-    def __init__(self, task, hp, state, data, predict, ckpt, meta, paths, args, chief):
+    def __init__(self, task, hp, state, data, predict, ckpt, meta, paths, args, chief, inputs=None):
         self.task, self.hp, self.state, self.data, self.predict = task, hp, state, data, predict
         self.ckpt, self.paths, self.args, self.chief = ckpt, paths, args, chief
         self.submit = args["submit"]
@@ -49,7 +50,8 @@ class FineTuneJob:
             # The effective n_ctx (fixed by the data) is in the log's first line, and in
             # model.json beside best_params.jl, so the arrays load without guessing it.
             self.logger = ResultLogger(paths["log"], write=chief, **args,
-                                       model=model_info(task, hp))
+                                       model=model_info(task, hp), inputs=inputs or {},
+                                       submissions=sorted(paths["submissions"].values()) if self.submit else [])
             self.save_best()
         self.writer = tf.summary.create_file_writer(paths["tensorboard"]) if chief else None
 
@@ -116,7 +118,8 @@ class FineTuneJob:
         if self.chief:
             self.ckpt.save({"args": self.args, "n_updates": n_updates, "epoch": epoch,
                             "batch": batch, "order": self.order.tolist() if batch else None,
-                            "rng": rng_state(), "best": self.best, "log": self.logger.lines})
+                            "rng": rng_state(), "best": self.best, "log": self.logger.lines,
+                            "data": {name: enc.key for name, enc in self.data.items()}})
 
     def close(self):
         if self.writer is not None:
