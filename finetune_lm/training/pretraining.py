@@ -85,7 +85,8 @@ class PretrainJob:
                         scalar_summary(tag, line[key])
             self.writer.flush()
         print(" ".join("%s %s" % (k, ("%.4f" % v) if isinstance(v, float) else v)
-                       for k, v in line.items()), file=sys.stderr)
+                       for k, v in line.items()))
+        sys.stdout.flush()
         self.losses[:] = [0.0, 0]
 
     def end_epoch(self, n_epochs):
