@@ -160,8 +160,9 @@ def _local(strategy, value):
 def mgpu_train(state, objective):
     """A function (*batch) -> (loss, *outputs, grad_norm, lr) doing one update on a batch
     of n_gpu * n_batch examples: `objective`'s towers, average_grads, Adam. loss is the
-    mean of the towers' losses; outputs are the objective's per-example outputs of all
-    towers, in example order (fine-tuning: clf logits, clf losses; none for the LM).
+    mean over the towers of what the objective reports (objective.reported_loss);
+    outputs are its per-example outputs of all towers, in example order (fine-tuning:
+    clf logits, clf losses; none for the LM).
 
     On one replica (no mirroring) the whole update, towers and Adam, is one
     tf.function, compiled by XLA as one program with hp.xla (Adam's elementwise
@@ -182,7 +183,7 @@ def mgpu_train(state, objective):
         grads = [tf.convert_to_tensor(g) for g in tape.gradient(scaled, variables)]  # dense
         if scale != 1:
             grads = [g / scale for g in grads]
-        return grads, loss, outputs
+        return grads, objective.reported_loss(loss, outputs), outputs
 
     if hp.xla and not single:
         tower = tf.function(tower, jit_compile=True, autograph=False)
