@@ -34,7 +34,7 @@ import os
 import sys
 
 from finetune_lm import flags
-from finetune_lm.training.checkpoint import Resume, interrupted_message
+from finetune_lm.training.checkpoint import Resume, interrupted_message, resumed_line
 from finetune_lm.util.errors import UserError, run_command
 from finetune_lm.lm.weights import check_init_from
 from finetune_lm.util.files import RunLock, check_writable, lock_name
@@ -155,8 +155,7 @@ def pretrain(args):
                 args.save_every, ckpt_dir, meta and meta["n_updates"])
     start = (0, 0, 0) if meta is None else (meta["n_updates"], meta["epoch"], meta["batch"])
     if meta is not None:
-        print("resume: run %r from update %d (epoch %d, batch %d) of %s"
-              % (args.desc, start[0], start[1] + 1, start[2], ckpt_dir))
+        print(resumed_line(args.desc, meta, args.n_iter, ckpt_dir))
     try:
         n_updates = loop.run(*start)
     finally:

@@ -38,7 +38,7 @@ from finetune_lm.lm import release
 from finetune_lm.lm.weights import folder_sizes as weights_sizes
 from finetune_lm.lm.weights import verify_params_dir
 from finetune_lm.tasks import all_tasks, get_task
-from finetune_lm.training.checkpoint import Resume, interrupted_message
+from finetune_lm.training.checkpoint import Resume, interrupted_message, resumed_line
 from finetune_lm.util.errors import UserError, run_command
 from finetune_lm.util.files import RunLock, check_writable, lock_name
 
@@ -301,10 +301,7 @@ def fine_tune(args, paths, cache=None):
                 args.save_every, paths["checkpoint"], meta and meta["n_updates"])
     start = (0, 0, 0) if meta is None else (meta["n_updates"], meta["epoch"], meta["batch"])
     if meta is not None:
-        where = ("epoch %d, batch %d" % (start[1] + 1, start[2]) if start[1] < args.n_iter
-                 else "training done")
-        print("resume: run %r from update %d (%s) of %s"
-              % (args.desc, start[0], where, paths["checkpoint"]))
+        print(resumed_line(args.desc, meta, args.n_iter, paths["checkpoint"]))
     try:
         n_updates = loop.run(*start)
     finally:

@@ -252,6 +252,13 @@ class Resume:
         return ckpt, meta
 
 
+def resumed_line(desc, meta, n_epochs, folder):
+    """The line a resumed run prints: from which update, epoch and batch of which checkpoint."""
+    where = ("epoch %d, batch %d" % (meta["epoch"] + 1, meta["batch"]) if meta["epoch"] < n_epochs
+             else "training done")
+    return "resume: run %r from update %d (%s) of %s" % (desc, meta["n_updates"], where, folder)
+
+
 def check_finite(n_updates, loss, grad_norm, ckpt_dir, last_saved):
     """Stop at the first update whose loss or gradient norm is NaN or infinite, naming
     the last good checkpoint (update `last_saved`, None: none yet)."""
