@@ -1,14 +1,22 @@
 """The benchmark runs on a tiny model and prints its figures; the fast (XLA) step gives
 the plain step's numbers."""
 
-import os
+import platform
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from conftest import ROOT
+from helpers import run_module, subprocess_env
+from finetune_lm.bench import cpu_info, step_flops, synthetic_batch
+from finetune_lm.model.hparams import HParams
+from finetune_lm.model.ops import init_value
+from finetune_lm.training import towers
+from finetune_lm.training.objectives import FineTuning
+from finetune_lm.util import malloc
 
 TINY = ["--n_layer", "2", "--n_embd", "32", "--n_head", "4", "--n_vocab", "100",
         "--n_ctx", "12", "--steps", "2", "--warmup", "1", "--matmul_n", "256"]
@@ -19,10 +27,13 @@ NUMERIC = ("first_step_s", "step_s", "tokens_per_s", "flops_per_step", "achieved
            "loss")
 
 
+# The tiny model of the in-process step tests, with ROCStories' head (2 choices).
+TINY_HP = dict(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52,
+               head="choice", n_seq=2, n_out=1)
+
+
 def bench(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-m", "finetune_lm.bench"] + TINY + list(args),
-                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    proc = run_module("bench", TINY + list(args), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     figures = {}
     for line in proc.stdout.splitlines():
@@ -32,6 +43,7 @@ def bench(*args):
     return figures
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--xla", "--n_gpu", "2"], ["--no_xla"]])
 def test_bench_prints_every_figure(flags):
     f = bench(*flags)
@@ -52,10 +64,9 @@ def test_bench_prints_every_figure(flags):
 
 
 def bench_fails(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    env = subprocess_env()
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the bench keeps TensorFlow quiet itself
-    proc = subprocess.run([sys.executable, "-m", "finetune_lm.bench"] + list(args),
-                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    proc = run_module("bench", args, timeout=120, env=env)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
@@ -63,6 +74,7 @@ def bench_fails(*args):
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, words", [
     (["--steps", "0"], ["--steps 0", "positive"]),
     (["--n_embd", "65"], ["--n_embd 65", "--n_head 12"]),
@@ -76,10 +88,10 @@ def test_bad_flags_one_error_line(flags, words):
         assert w in line, line
 
 
+@pytest.mark.slow
 def test_cpu_line_and_best_matmul():
     f = bench("--matmul_n", "128", "256")
     assert f["cpu"].split("; vector extensions: ")[1]  # names the extensions, or "unknown"
-    import re
     n, sizes = f["matmul_n"].split(" (fastest of ")
     measured = dict(re.findall(r"(\d+): ([0-9.e+-]+)", sizes))
     assert set(measured) == {"128", "256"}
@@ -87,7 +99,6 @@ def test_cpu_line_and_best_matmul():
 
 
 def test_cpu_info_reads_proc_cpuinfo(tmp_path):
-    from finetune_lm.bench import cpu_info
     path = tmp_path / "cpuinfo"
     path.write_text("processor\t: 0\nmodel name\t: AMD  EPYC 9654\nflags\t\t: fpu sse4_2 avx "
                     "avx2 fma avx512f avx512bw avx512_bf16 amx_tile\n\nprocessor\t: 1\n")
@@ -100,9 +111,7 @@ def test_cpu_info_reads_proc_cpuinfo(tmp_path):
 
 def test_step_flops_full_size():
     """GPT-1 at 8 x 2 x 77: ~0.9 TFLOP per update, a quarter of it the LM head."""
-    from finetune_lm.bench import step_flops
-    from finetune_lm.model.hparams import HParams
-    hp = HParams(n_ctx=77)
+    hp = HParams(n_ctx=77, head="choice", n_seq=2, n_out=1)  # ROCStories' head
     C, T, L, V = 768, 77, 12, 40478 + 3 + 77
     body = 16 * T * L * (24 * C * C + 4 * T * C)
     head = 16 * (T - 1) * 2 * C * V
@@ -112,9 +121,7 @@ def test_step_flops_full_size():
 
 
 def test_synthetic_batch_is_realistic():
-    from finetune_lm.bench import synthetic_batch
-    from finetune_lm.model.hparams import HParams
-    hp = HParams(n_vocab=100, n_ctx=12, clf_token=102)
+    hp = HParams(n_vocab=100, n_ctx=12, clf_token=102, head="choice", n_seq=2, n_out=1)
     X, M, Y = synthetic_batch(hp, 5)
     assert X.shape == (5, 2, 12, 2) and M.shape == (5, 2, 12) and Y.shape == (5,)
     for i in range(5):
@@ -127,16 +134,16 @@ def test_synthetic_batch_is_realistic():
 
 
 def _updates(xla, n_gpu, steps=2):
-    """Parameters and per-example losses after `steps` updates of a tiny model, dropout on."""
-    from finetune_lm.training import towers
-    from finetune_lm.bench import synthetic_batch
-    from finetune_lm.model.hparams import HParams
-    hp = HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52,
-                 n_batch=2, n_gpu=n_gpu, n_updates_total=10, lr=1e-3, lr_warmup=0.1, xla=xla)
-    state = towers.TrainState(towers.make_strategy(1), hp)
-    train = towers.mgpu_train(state)
-    losses = [train(*synthetic_batch(hp, hp.n_batch_train, seed=s))[1] for s in range(steps)]
-    predict = towers.mgpu_predict(state, 3)
+    """Parameters, per-example losses after each of `steps` updates of a tiny model
+    (dropout on), and then the logits of a prediction."""
+    hp = HParams(n_batch=2, n_gpu=n_gpu, n_updates_total=10, lr=1e-3, lr_warmup=0.1, xla=xla,
+                 **TINY_HP)
+    objective = FineTuning(hp)
+    state = towers.TrainState(towers.make_strategy(1), hp, objective.param_shapes())
+    train = towers.mgpu_train(state, objective)
+    # (loss, clf_logits, clf_losses, grad_norm, lr): the per-example losses.
+    losses = [train(*synthetic_batch(hp, hp.n_batch_train, seed=s))[2] for s in range(steps)]
+    predict = towers.mgpu_predict(state, objective, 3)
     logits = predict(*synthetic_batch(hp, 7, seed=9))[0]
     return state.get_params(), losses, logits
 
@@ -147,9 +154,8 @@ def test_xla_step_equals_plain_step(n_gpu):
     p_xla, l_xla, e_xla = _updates(True, n_gpu)
     for a, b in zip(l_plain, l_xla):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    from finetune_lm.model.transformer import param_shapes
-    from finetune_lm.model.hparams import HParams
-    names = list(param_shapes(HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2)))
+    shapes = FineTuning(HParams(**TINY_HP)).param_shapes()
+    names = list(shapes)
     for name, a, b in zip(names, p_plain, p_xla):
         if name == "model/clf/b":
             # Its gradient is 0 up to round-off (a bias shared by both choices cancels
@@ -160,10 +166,7 @@ def test_xla_step_equals_plain_step(n_gpu):
     centred = lambda e: e - e.mean(1, keepdims=True)
     np.testing.assert_allclose(centred(e_plain), centred(e_xla), rtol=1e-5, atol=1e-5)
     # The updates moved the parameters (the comparison is not of two no-ops).
-    from finetune_lm.model.transformer import init_value, param_shapes
-    from finetune_lm.model.hparams import HParams
-    start = [init_value(n, s, 42) for n, s in param_shapes(
-        HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2)).items()]
+    start = [init_value(n, s, 42) for n, s in shapes.items()]
     assert all(np.max(np.abs(a - s)) > 1e-5 for a, s in zip(p_plain, start))
 
 
@@ -171,15 +174,11 @@ def test_xla_step_equals_plain_step(n_gpu):
 def test_mixed_precision_forward_close_to_float32(dtype):
     """compute_dtype runs the matmuls in 16 bits and keeps the rest in float32: the
     losses move by round-off only (a tiny model, so the check runs on any CPU)."""
-    import tensorflow as tf
-    from finetune_lm.model import transformer as M_
-    from finetune_lm.bench import synthetic_batch
-    from finetune_lm.model.hparams import HParams
-    hp = HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52)
-    P = {n: tf.constant(M_.init_value(n, s, 1)) for n, s in M_.param_shapes(hp).items()}
+    hp = HParams(**TINY_HP)
+    P = {n: tf.constant(init_value(n, s, 1)) for n, s in FineTuning(hp).param_shapes().items()}
     X, M, Y = (tf.constant(a) for a in synthetic_batch(hp, 4))
-    ref = M_.model(P, X, M, Y, hp)
-    low = M_.model(P, X, M, Y, hp.replace(compute_dtype=dtype))
+    ref = FineTuning(hp).forward(P, X, M, Y)
+    low = FineTuning(hp.replace(compute_dtype=dtype)).forward(P, X, M, Y)
     for a, b in zip(ref, low):
         assert b.dtype == tf.float32
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-2, atol=2e-2)
@@ -206,11 +205,11 @@ for size in (2 << 20, 512 << 10):  # is a block of this size mapped?
 '''
 
 
+@pytest.mark.slow
 def test_map_large_blocks_keeps_them_mapped():
-    import platform
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("glibc's mallopt and mallinfo2")
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = subprocess_env()
     run = lambda arg: subprocess.run([sys.executable, "-c", MAPPED, arg], capture_output=True,
                                      text=True, timeout=60, env=env, check=True).stdout.split()
     assert run("default") == ["False", "False"]  # glibc's dynamic threshold: the heap's
@@ -218,6 +217,5 @@ def test_map_large_blocks_keeps_them_mapped():
 
 
 def test_map_large_blocks_without_mallopt(monkeypatch):
-    from finetune_lm.util import malloc
     monkeypatch.setattr(malloc.ctypes, "CDLL", lambda name: object())
     assert malloc.map_large_blocks() is False

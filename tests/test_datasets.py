@@ -1,5 +1,5 @@
-"""finetune_lm.tasks.rocstories (ROCStories loading and input layout), loop.epoch_order and
-train.prepare, against FIDELITY.md ("ROCStories", "Randomness")."""
+"""finetune_lm.tasks.rocstories (ROCStories loading and input layout), training.loop.shuffled
+(the epoch order) and train.prepare, against FIDELITY.md ("ROCStories", "Randomness")."""
 
 import csv
 import os
@@ -9,13 +9,12 @@ import pytest
 import sklearn.utils
 from sklearn.model_selection import train_test_split
 
-from conftest import HEADER, TEST, VAL, data_dir, write_csv
+from helpers import HEADER, TEST, VAL, data_dir, roc_dense, roc_n_ctx, write_csv
 from finetune_lm import train
-from finetune_lm.training import loop
 from finetune_lm.tasks import get_task
 from finetune_lm.tasks import rocstories as datasets
+from finetune_lm.training import loop
 from finetune_lm.util.errors import UserError
-
 
 
 def raw_rows(path):
@@ -180,26 +179,26 @@ def test_get_task():
     assert "'sst3'" in msg and "--dataset" in msg and "rocstories" in msg
 
 
-# -- n_ctx_for / transform_roc ------------------------------------------------------
+# -- the original's n_ctx and transform_roc (helpers, through the task's transform) --
 
 START, DELIM, CLF = 100, 101, 102
 
 
-def test_n_ctx_for():
+def test_roc_n_ctx():
     # flag 12 -> max_len 4.
     train_ = [([1, 2], [3], [4, 5])]
     valid = [([1, 2, 3, 4, 5, 6], [7, 8], [9])]         # 4 + 2 (story cut to 4)
     test = [([1], [2, 3, 4, 5, 6, 7, 8], [9])]          # 1 + 4 (ending cut to 4)
-    assert datasets.n_ctx_for([train_, valid, test], 12) == 4 + 2 + 3
+    assert roc_n_ctx([train_, valid, test], 12) == 4 + 2 + 3
     longest = [([1] * 9, [2] * 9, [3])]                 # 4 + 4
-    assert datasets.n_ctx_for([train_, valid, longest], 12) == 11
+    assert roc_n_ctx([train_, valid, longest], 12) == 11
     # The second ending counts too, and the longest split may be any of them.
-    assert datasets.n_ctx_for([[([1], [2], [3, 3, 3])]], 512) == 1 + 3 + 3
-    assert datasets.n_ctx_for([[([1], [2], [3])], [], [([1] * 300, [2] * 300, [])]],
+    assert roc_n_ctx([[([1], [2], [3, 3, 3])]], 512) == 1 + 3 + 3
+    assert roc_n_ctx([[([1], [2], [3])], [], [([1] * 300, [2] * 300, [])]],
                               512) == 254 + 254 + 3
     # Never more than the flag.
     for flag in range(8, 20):
-        assert datasets.n_ctx_for([[([1] * 50, [2] * 50, [3] * 50)]], flag) <= flag
+        assert roc_n_ctx([[([1] * 50, [2] * 50, [3] * 50)]], flag) <= flag
 
 
 def test_transform_roc_layout():
@@ -209,9 +208,9 @@ def test_transform_roc_layout():
     n_ctx_flag = 12
     max_len = n_ctx_flag // 2 - 2
     assert max_len == 4
-    n_ctx = datasets.n_ctx_for([zip(x1, x2, x3)], n_ctx_flag)
+    n_ctx = roc_n_ctx([zip(x1, x2, x3)], n_ctx_flag)
     assert n_ctx == 11
-    X, M = datasets.transform_roc(x1, x2, x3, n_ctx, max_len, START, DELIM, CLF, 1000)
+    X, M = roc_dense(x1, x2, x3, n_ctx, max_len, START, DELIM, CLF, 1000)
     assert X.shape == (2, 2, 11, 2) and M.shape == (2, 2, 11)
     assert X.dtype == np.int32 and M.dtype == np.float32
     expected = [
@@ -230,7 +229,7 @@ def test_transform_roc_layout():
 
 def test_transform_roc_longer_context():
     # A context longer than any sequence: zero padding, positions everywhere.
-    X, M = datasets.transform_roc([[5]], [[6]], [[7, 8]], 20, 9, START, DELIM, CLF, 40481)
+    X, M = roc_dense([[5]], [[6]], [[7, 8]], 20, 9, START, DELIM, CLF, 40481)
     np.testing.assert_array_equal(X[0, 0, :6, 0], [START, 5, DELIM, 6, CLF, 0])
     np.testing.assert_array_equal(X[0, 1, :7, 0], [START, 5, DELIM, 7, 8, CLF, 0])
     assert not X[0, :, 7:, 0].any()
@@ -238,7 +237,7 @@ def test_transform_roc_longer_context():
     np.testing.assert_array_equal(X[0, :, :, 1], np.tile(40481 + np.arange(20), (2, 1)))
 
 
-# -- epoch_order ------------------------------------------------------------------
+# -- shuffled (the epoch order) --------------------------------------------------
 
 @pytest.mark.parametrize("seed", [0, 42, 3535999445 % 2 ** 32])
 @pytest.mark.parametrize("n", [1, 2, 33, 1497])
@@ -246,7 +245,7 @@ def test_epoch_order_is_sklearn_shuffle(seed, n):
     rs = np.random.RandomState(seed)
     expected = sklearn.utils.shuffle(np.arange(n), random_state=rs)
     np.random.seed(seed)
-    order = loop.epoch_order(n)
+    order = loop.shuffled(n)
     np.testing.assert_array_equal(order, expected)
     a, b = np.random.get_state(), rs.get_state()
     assert a[0] == b[0] and a[2:] == b[2:]
@@ -262,7 +261,7 @@ def test_epoch_orders_follow_specials():
     np.random.seed(42)
     np.random.randn(3, 768)
     for e in expected:
-        np.testing.assert_array_equal(loop.epoch_order(n), e)
+        np.testing.assert_array_equal(loop.shuffled(n), e)
 
 
 # -- train.prepare on the real files ---------------------------------------------------

@@ -1,8 +1,11 @@
-"""Tests for finetune_lm.model against an independent NumPy transcription of FIDELITY.md.
+"""Tests for finetune_lm.model (ops, transformer, heads) and the fine-tuning objective that
+composes them (training/objectives.py), against an independent NumPy transcription of
+FIDELITY.md.
 
 Tiny configuration in the style of google-research/bert's modeling_test.py: vocabulary
-60 (+3 specials, +10 positions), n_ctx 10, 2 layers, width 32, 4 heads. The NumPy
-reference below is written from the spec ("Model" section), not from model.py.
+60 (+3 specials, +10 positions), n_ctx 10, 2 layers, width 32, 4 heads, ROCStories'
+head (multiple choice between 2 sequences). The NumPy reference below is written from
+the spec ("Model" section), not from the model's code.
 """
 
 import math
@@ -12,15 +15,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from finetune_lm.model import transformer as M_
+from helpers import NP_ACT, make_params as random_params, np_ln, np_softmax
+from finetune_lm.model import heads, ops, transformer, variables
 from finetune_lm.model.hparams import HParams
+from finetune_lm.training.objectives import FineTuning, train_loss
 
 N_VOCAB, N_SPECIAL, N_CTX, N_EMBD, N_HEAD, N_LAYER = 60, 3, 10, 32, 4, 2
 START, DELIM, CLF = N_VOCAB, N_VOCAB + 1, N_VOCAB + 2
 
 HP = HParams(n_vocab=N_VOCAB, n_special=N_SPECIAL, n_ctx=N_CTX, n_embd=N_EMBD,
              n_head=N_HEAD, n_layer=N_LAYER, embd_pdrop=0.0, attn_pdrop=0.0,
-             resid_pdrop=0.0, clf_pdrop=0.0, clf_token=CLF, lm_coef=0.5)
+             resid_pdrop=0.0, clf_pdrop=0.0, clf_token=CLF, lm_coef=0.5,
+             head="choice", n_seq=2, n_out=1)
 
 # First _classify_ position of each (example, choice); sequence (0, 1) has a second
 # _classify_ at position 6, inside its mask, which must NOT be the pooled one.
@@ -30,25 +36,6 @@ Y_LABELS = [1, 0, 1]
 
 
 # -- NumPy reference ------------------------------------------------------------
-
-def np_ln(x, g, b, e=1e-5):
-    u = x.mean(-1, keepdims=True)
-    var = ((x - u) ** 2).mean(-1, keepdims=True)
-    return (x - u) / np.sqrt(var + e) * g + b
-
-
-NP_ACT = {
-    "gelu": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3))),
-    "relu": lambda x: np.maximum(x, 0),
-    "swish": lambda x: x / (1 + np.exp(-x)),
-}
-
-
-def np_softmax(x):
-    x = x - x.max(-1, keepdims=True)
-    ex = np.exp(x)
-    return ex / ex.sum(-1, keepdims=True)
-
 
 def np_xent(logits, labels):
     """Sparse softmax cross-entropy over the last axis."""
@@ -108,23 +95,9 @@ def np_forward(P, X, M, Y, hp, we=None, clf_mask=None, pool="first", we_head=Non
 # -- fixtures -----------------------------------------------------------------------
 
 def make_params(hp=HP, seed=0):
-    """Random values of every variable, scaled so that each one shows in the outputs."""
-    rs = np.random.RandomState(seed)
-    out = {}
-    for name, shape in M_.param_shapes(hp).items():
-        leaf = name.rsplit("/", 1)[1]
-        if leaf == "g":
-            a = 1 + 0.1 * rs.randn(*shape)
-        elif leaf == "b":
-            a = 0.1 * rs.randn(*shape)
-        elif name == "model/we":
-            a = 0.5 * rs.randn(*shape)
-        elif name == "model/clf/w":
-            a = 0.5 * rs.randn(*shape)
-        else:
-            a = 0.2 * rs.randn(*shape)
-        out[name] = a.astype(np.float32)
-    return out
+    """Random values of every variable (the transformer's and the head's), scaled so
+    that each one shows in the outputs."""
+    return random_params(FineTuning(hp).param_shapes(), seed)
 
 
 def make_batch(hp=HP, seed=1):
@@ -154,12 +127,13 @@ def as_vars(P):
 
 
 def run(P, X, Mk, Y, hp=HP, rng=None, lm=True):
-    out = M_.model(P, tf.constant(X), tf.constant(Mk), tf.constant(Y), hp, rng=rng, lm=lm)
+    out = FineTuning(hp).forward(P, tf.constant(X), tf.constant(Mk), tf.constant(Y), rng=rng,
+                                 lm=lm)
     return tuple(None if o is None else o.numpy() for o in out)
 
 
 def site_mask(rng, site, shape, pdrop):
-    """The keep mask (0 or 1/(1-p)) model.dropout draws at `site`: same seed derivation."""
+    """The keep mask (0 or 1/(1-p)) ops.dropout draws at `site`: same seed derivation."""
     seed = tf.random.experimental.stateless_fold_in(rng, zlib.crc32(site.encode()))
     return tf.nn.experimental.stateless_dropout(
         tf.ones(shape), pdrop, seed=seed, rng_alg="philox").numpy()
@@ -259,7 +233,7 @@ def test_norm_eps_and_biased_variance():
     x = (1e-3 * rs.randn(2, 3, 8)).astype(np.float32)  # variance ~1e-6: eps matters
     g = (1 + 0.1 * rs.randn(8)).astype(np.float32)
     b = (0.1 * rs.randn(8)).astype(np.float32)
-    got = M_.norm({"ln/g": g, "ln/b": b}, "ln", tf.constant(x)).numpy()
+    got = ops.norm({"ln/g": g, "ln/b": b}, "ln", tf.constant(x)).numpy()
     np.testing.assert_allclose(got, np_ln(x.astype(np.float64), g, b), rtol=1e-4, atol=1e-6)
     assert not np.allclose(got, np_ln(x.astype(np.float64), g, b, e=1e-6), rtol=1e-2)
 
@@ -268,8 +242,8 @@ def test_split_merge_heads():
     B, T, C, H = 2, 5, 12, 3
     D = C // H
     x = np.arange(B * T * C, dtype=np.float32).reshape(B, T, C)
-    q = M_.split_heads(tf.constant(x), H)
-    k = M_.split_heads(tf.constant(x), H, k=True)
+    q = transformer.split_heads(tf.constant(x), H)
+    k = transformer.split_heads(tf.constant(x), H, k=True)
     assert q.shape == (B, H, T, D)
     assert k.shape == (B, H, D, T)
     ref = x.reshape(B, T, H, D).transpose(0, 2, 1, 3)
@@ -277,7 +251,7 @@ def test_split_merge_heads():
     np.testing.assert_array_equal(k.numpy(), ref.transpose(0, 1, 3, 2))
     # e.g. head 1, time 2, dim 3 is feature 1 * D + 3 of time 2
     assert q.numpy()[1, 1, 2, 3] == x[1, 2, 1 * D + 3]
-    merged = M_.merge_heads(q)
+    merged = transformer.merge_heads(q)
     assert merged.shape == (B, T, C)
     np.testing.assert_array_equal(merged.numpy(), x)
 
@@ -287,14 +261,14 @@ def test_conv1d_3d():
     x = rs.randn(2, 5, 6).astype(np.float32)
     w = rs.randn(1, 6, 7).astype(np.float32)
     b = rs.randn(7).astype(np.float32)
-    got = M_.conv1d({"s/w": tf.constant(w), "s/b": tf.constant(b)}, "s", tf.constant(x))
+    got = ops.conv1d({"s/w": tf.constant(w), "s/b": tf.constant(b)}, "s", tf.constant(x))
     assert got.shape == (2, 5, 7)
     np.testing.assert_allclose(got.numpy(), x @ w[0] + b, rtol=1e-5, atol=1e-5)
 
 
 def test_mask_attn_weights():
     w = np.random.RandomState(0).randn(1, 2, 4, 4).astype(np.float32)
-    got = M_.mask_attn_weights(tf.constant(w)).numpy()
+    got = transformer.mask_attn_weights(tf.constant(w)).numpy()
     low = np.tril(np.ones([4, 4], bool))
     np.testing.assert_array_equal(got[..., low], w[..., low])
     np.testing.assert_array_equal(got[..., ~low], np.float32(-1e9))
@@ -314,7 +288,7 @@ def test_entry_shape_checks(name, X_shape, M_shape, Y_shape, expected):
     Mk = tf.ones(M_shape, tf.float32)
     Y = tf.zeros(Y_shape, tf.int32)
     with pytest.raises(ValueError) as err:
-        M_.model(P, X, Mk, Y, HP)
+        FineTuning(HP).forward(P, X, Mk, Y)
     msg = str(err.value)
     assert msg.startswith(name + " ")
     assert expected in msg
@@ -323,12 +297,12 @@ def test_entry_shape_checks(name, X_shape, M_shape, Y_shape, expected):
 def test_train_loss():
     clf_l = tf.constant([1.0, 2.0, 6.0])
     lm_l = tf.constant([4.0, 5.0, 6.0, 8.0, 1.0, 0.0])
-    got = M_.train_loss(clf_l, lm_l, HP.replace(lm_coef=0.5)).numpy()
+    got = train_loss(clf_l, lm_l, HP.replace(lm_coef=0.5)).numpy()
     np.testing.assert_allclose(got, 3.0 + 0.5 * 4.0, rtol=1e-6)
-    got = M_.train_loss(clf_l, lm_l, HP.replace(lm_coef=0.25)).numpy()
+    got = train_loss(clf_l, lm_l, HP.replace(lm_coef=0.25)).numpy()
     np.testing.assert_allclose(got, 3.0 + 0.25 * 4.0, rtol=1e-6)
-    assert M_.train_loss(clf_l, lm_l, HP.replace(lm_coef=0.0)).numpy() == pytest.approx(3.0)
-    assert M_.train_loss(clf_l, None, HP.replace(lm_coef=0.0)).numpy() == pytest.approx(3.0)
+    assert train_loss(clf_l, lm_l, HP.replace(lm_coef=0.0)).numpy() == pytest.approx(3.0)
+    assert train_loss(clf_l, None, HP.replace(lm_coef=0.0)).numpy() == pytest.approx(3.0)
 
 
 # -- dropout --------------------------------------------------------------------------
@@ -433,8 +407,8 @@ def _grad(fn, x, dy, xla):
 def test_pack_bits_round_trip(xla, shape):
     flags = np.random.RandomState(sum(shape)).rand(*shape) < 0.5
     def f(a):
-        packed = M_.pack_bits(a)
-        return packed, M_.unpack_bits(packed, tf.shape(a))
+        packed = ops.pack_bits(a)
+        return packed, ops.unpack_bits(packed, tf.shape(a))
     if xla is not None:
         f = tf.function(f, jit_compile=xla, autograph=False)
     packed, back = f(tf.constant(flags))
@@ -446,7 +420,7 @@ def test_pack_bits_round_trip(xla, shape):
 @pytest.mark.parametrize("xla", [False, True])
 @pytest.mark.parametrize("noise_shape", [None, [4, 1, 7]])
 def test_dropout_gradient_reads_the_packed_mask(xla, noise_shape):
-    # model.dropout keeps its mask packed for the backward pass: forward and gradient
+    # ops.dropout keeps its mask packed for the backward pass: forward and gradient
     # must be stateless_dropout's (the kernel, no XLA) bit for bit.
     rs = np.random.RandomState(0)
     x = rs.randn(4, 3, 7).astype(np.float32)  # 84 and 28 flags: not whole bytes
@@ -455,7 +429,7 @@ def test_dropout_gradient_reads_the_packed_mask(xla, noise_shape):
     ref = lambda x: tf.nn.experimental.stateless_dropout(
         x, 0.3, seed=seed, rng_alg="philox", noise_shape=noise_shape)
     want_y, want_g = _grad(ref, x, dy, xla=False)
-    got_y, got_g = _grad(lambda x: M_.dropout(x, 0.3, RNG1, "site", noise_shape), x, dy, xla)
+    got_y, got_g = _grad(lambda x: ops.dropout(x, 0.3, RNG1, "site", noise_shape), x, dy, xla)
     np.testing.assert_array_equal(got_y, want_y)
     np.testing.assert_array_equal(got_g, want_g)
     assert 0 < (got_g == 0).mean() < 0.7
@@ -471,7 +445,7 @@ def test_dropout_gradient_of_a_gathered_matrix(xla):
     def f(w):
         with tf.GradientTape() as tape:
             tape.watch(w)
-            y = tf.reduce_sum(tf.gather(M_.dropout(w, 0.5, RNG1, "we"), [1, 3, 3]))
+            y = tf.reduce_sum(tf.gather(ops.dropout(w, 0.5, RNG1, "we"), [1, 3, 3]))
         return tape.gradient(y, w)
     keep = site_mask(RNG1, "we", [10, 4], 0.5)
     want = np.zeros_like(w)
@@ -485,15 +459,15 @@ def test_recompute_gives_the_tapes_gradient(xla, afn):
     rs = np.random.RandomState(2)
     x = (3 * rs.randn(5, 7, 8)).astype(np.float32)
     dy = rs.randn(5, 7, 8).astype(np.float32)
-    fn = M_.ACT_FNS[afn]
+    fn = ops.ACT_FNS[afn]
     want_y, want_g = _grad(fn, x, dy, xla)
-    got_y, got_g = _grad(M_.recompute(fn), x, dy, xla)
+    got_y, got_g = _grad(ops.recompute(fn), x, dy, xla)
     # Two code paths (two graphs that Grappler, oneDNN or XLA may fuse and vectorise
     # differently, e.g. with AVX-512 against AVX2): equal up to float32 round-off, not
     # bit for bit. The same path run twice gives the same bits.
     np.testing.assert_allclose(got_y, want_y, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got_g, want_g, rtol=1e-5, atol=1e-6)
-    again_y, again_g = _grad(M_.recompute(fn), x, dy, xla)
+    again_y, again_g = _grad(ops.recompute(fn), x, dy, xla)
     np.testing.assert_array_equal(again_y, got_y)
     np.testing.assert_array_equal(again_g, got_g)
 
@@ -501,7 +475,7 @@ def test_recompute_gives_the_tapes_gradient(xla, afn):
 # -- variables ------------------------------------------------------------------------
 
 def test_param_shapes_tiny():
-    shapes = M_.param_shapes(HP)
+    shapes = FineTuning(HP).param_shapes()
     C = N_EMBD
     block = [("attn/c_attn/w", [1, C, 3 * C]), ("attn/c_attn/b", [3 * C]),
              ("attn/c_proj/w", [1, C, C]), ("attn/c_proj/b", [C]),
@@ -516,11 +490,14 @@ def test_param_shapes_tiny():
     assert len(shapes) == 1 + 12 * 2 + 2
     assert [(k, list(v)) for k, v in shapes.items()] == expected
     assert HP.n_we == 73
+    # The transformer's variables, then the head's: nothing of the head in the former.
+    assert [(k, list(v)) for k, v in variables.param_shapes(HP).items()] == expected[:-2]
+    assert [(k, list(v)) for k, v in heads.param_shapes(HP).items()] == expected[-2:]
 
 
 def test_param_shapes_full_size():
-    hp = HParams(n_ctx=77)
-    shapes = M_.param_shapes(hp)
+    hp = HParams(n_ctx=77, head="choice", n_seq=2, n_out=1)  # ROCStories' head
+    shapes = FineTuning(hp).param_shapes()
     assert len(shapes) == 147
     names = list(shapes)
     assert names[0] == "model/we" and list(shapes["model/we"]) == [40478 + 3 + 77, 768]

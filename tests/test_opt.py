@@ -1,5 +1,6 @@
-"""Tests for finetune_lm.opt (and one whole update through finetune_lm.towers) against a
-NumPy transcription of FIDELITY.md, "Optimiser and schedule"."""
+"""Tests for finetune_lm.training.opt (and one whole update through
+finetune_lm.training.towers) against a NumPy transcription of FIDELITY.md, "Optimiser and
+schedule"."""
 
 import math
 
@@ -7,10 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from finetune_lm.training import opt
-from finetune_lm.training import towers
 from finetune_lm.model.hparams import HParams
-from finetune_lm.model.transformer import model, param_shapes
+from finetune_lm.training import opt, towers
+from finetune_lm.training.objectives import FineTuning
 
 
 # -- NumPy reference ------------------------------------------------------------
@@ -196,7 +196,8 @@ def test_no_clipping_below_max_or_when_zero():
 TOWER_HP = HParams(n_vocab=60, n_special=3, n_ctx=10, n_embd=32, n_head=4, n_layer=2,
                    embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0,
                    clf_token=62, lm_coef=0.5, lr=0.01, lr_warmup=0.5, n_updates_total=10,
-                   max_grad_norm=1.0, n_gpu=2, n_batch=2, seed=7)
+                   max_grad_norm=1.0, n_gpu=2, n_batch=2, seed=7,
+                   head="choice", n_seq=2, n_out=1)
 
 
 def tower_batch(hp, seed):
@@ -218,10 +219,11 @@ def tower_batch(hp, seed):
 
 def full_batch_grads(arrays, X, Mk, Y, hp):
     """Gradient of mean(clf) + lm_coef * mean(lm) over the whole concatenated batch."""
-    names = list(param_shapes(hp))
+    names = list(FineTuning(hp).param_shapes())
     p = {n: tf.Variable(a) for n, a in zip(names, arrays)}
     with tf.GradientTape() as tape:
-        logits, clf_l, lm_l = model(p, tf.constant(X), tf.constant(Mk), tf.constant(Y), hp)
+        logits, clf_l, lm_l = FineTuning(hp).forward(p, tf.constant(X), tf.constant(Mk),
+                                                     tf.constant(Y))
         loss = tf.reduce_mean(clf_l) + hp.lm_coef * tf.reduce_mean(lm_l)
     grads = tape.gradient(loss, [p[n] for n in names])
     return [tf.convert_to_tensor(g).numpy() for g in grads], logits.numpy(), clf_l.numpy()
@@ -229,14 +231,15 @@ def full_batch_grads(arrays, X, Mk, Y, hp):
 
 def test_mgpu_train_update_matches_reference():
     hp = TOWER_HP
+    objective = FineTuning(hp)
     strategy = towers.make_strategy(2)
-    state = towers.TrainState(strategy, hp)
-    train = towers.mgpu_train(state)
+    state = towers.TrainState(strategy, hp, objective.param_shapes())
+    train = towers.mgpu_train(state, objective)
     # Start from update 2 with filled Adam slots: the update then depends on every
     # gradient entry smoothly (fresh slots turn round-off in gradients that are zero
     # in exact arithmetic, such as clf/b's, into +-lrt steps).
     rs = np.random.RandomState(11)
-    shapes = list(param_shapes(hp).values())
+    shapes = list(objective.param_shapes().values())
     m0 = [(1e-3 * rs.randn(*s)).astype(np.float32) for s in shapes]
     v0 = [rs.uniform(1e-6, 1e-4, size=s).astype(np.float32) for s in shapes]
     for var, a in zip(state.m, m0):
@@ -254,13 +257,16 @@ def test_mgpu_train_update_matches_reference():
         before = [a.copy() for a in rp]
         want_norm, want_lrt = np_adam(rp, grads, rm, rv, s, hp)
         clipped |= want_norm > hp.max_grad_norm
-        got_logits, got_losses, gnorm, lrt = train(X, Mk, Y)
+        got_loss, got_logits, got_losses, gnorm, lrt = train(X, Mk, Y)
+        # The loss the step reports: the mean classification loss (the original's train
+        # cost; FineTuning.reported_loss), over the towers as over the whole batch.
+        assert float(got_loss) == pytest.approx(float(losses.mean()), rel=1e-5)
         np.testing.assert_allclose(got_logits, logits, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(got_losses, losses, rtol=1e-5, atol=1e-6)
         assert float(gnorm) == pytest.approx(want_norm, rel=1e-5)
         assert float(lrt) == pytest.approx(want_lrt, rel=1e-5)
         assert float(state.t.numpy()) == s + 1
-        names = list(param_shapes(hp))
+        names = list(objective.param_shapes())
         for i, name in enumerate(names):
             np.testing.assert_allclose(state.params[name].numpy(), rp[i], rtol=1e-5, atol=1e-7,
                                        err_msg="%s after update %d" % (name, s + 1))

@@ -1,4 +1,4 @@
-"""Tests for finetune_lm.text: a tiny inline vocabulary, then the real GPT-1 files."""
+"""Tests for finetune_lm.data.text: a tiny inline vocabulary, then the real GPT-1 files."""
 
 import json
 import os
@@ -194,13 +194,9 @@ def test_bad_merges_line(tmp_path, bad, lineno):
 # -- the released GPT-1 vocabulary ----------------------------------------------
 
 @pytest.fixture(scope="module")
-def gpt1():
-    data = os.environ.get("FINETUNE_LM_DATA")
-    if not data:
-        pytest.skip("set FINETUNE_LM_DATA to a folder holding gpt1/encoder_bpe_40000.json "
-                    "and gpt1/vocab_40000.bpe")
-    return TextEncoder(os.path.join(data, "gpt1", "encoder_bpe_40000.json"),
-                       os.path.join(data, "gpt1", "vocab_40000.bpe"))
+def gpt1(gpt1_dir):
+    return TextEncoder(os.path.join(gpt1_dir, "encoder_bpe_40000.json"),
+                       os.path.join(gpt1_dir, "vocab_40000.bpe"))
 
 
 REAL_CASES = [

@@ -1,4 +1,8 @@
-"""Tower replication: the same update whatever devices carry the towers."""
+"""Tower replication: the same update whatever devices carry the towers.
+
+Each run is tests/tower_run.py in its own process (devices are configured before
+TensorFlow starts); it saves what the checks below read, so this file imports no
+other test file."""
 
 import json
 import os
@@ -7,16 +11,16 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from conftest import ROOT
+from helpers import ROOT, subprocess_env
 
 RUN = os.path.join(ROOT, "tests", "tower_run.py")
 
 
-def run(out, *args, env=None, timeout=300):
-    e = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    e.update(env or {})
-    return subprocess.Popen([sys.executable, RUN, str(out)] + [str(a) for a in args], env=e,
+def run(out, *args, env=None):
+    return subprocess.Popen([sys.executable, RUN, str(out)] + [str(a) for a in args],
+                            env=subprocess_env(**(env or {})),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -30,9 +34,17 @@ def finish(proc, timeout=300):
     return out
 
 
-def load(path):
+def load(path, prefix="p"):
+    """(replicas, arrays): the parameters after the updates (prefix "p") or before
+    them ("s"), in checkpoint order."""
     with np.load(path) as z:
-        return int(z["replicas"]), [z[k] for k in sorted(z.files) if k.startswith("p")]
+        return int(z["replicas"]), [z[k] for k in sorted(z.files) if k.startswith(prefix)]
+
+
+def names(path):
+    """The variables' names, in checkpoint order."""
+    with np.load(path) as z:
+        return [str(n) for n in z["names"]]
 
 
 def assert_same(a, b):
@@ -53,7 +65,7 @@ def choice_softmax(w, b, seed=0):
     return e / e.sum(1, keepdims=True)
 
 
-def assert_same_update(a, b):
+def assert_same_update(names, a, b):
     """assert_same for every array but the multiple-choice head's bias `model/clf/b`.
 
     That bias is added to every choice alike, so it cancels in the softmax over the
@@ -62,10 +74,6 @@ def assert_same_update(a, b):
     the summation order (on AVX-512 it differs by percents between placements). What
     matters is its effect on the outputs: the softmax over the choices with either
     run's bias is the same up to round-off."""
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from tower_run import tiny_hparams
-    from finetune_lm.model.transformer import param_shapes
-    names = list(param_shapes(tiny_hparams()))
     assert len(names) == len(a) == len(b) and names[-2:] == ["model/clf/w", "model/clf/b"]
     assert_same(a[:-1], b[:-1])  # clf/w and everything else
     for w_a, w_b in ((a[-2], a[-2]), (a[-2], b[-2])):
@@ -73,6 +81,7 @@ def assert_same_update(a, b):
                                    rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_four_towers_same_on_1_2_4_devices(tmp_path):
     procs = {n: run(tmp_path / ("d%d.npz" % n), "--cpu_devices", 4, "--max_devices", n)
              for n in (1, 2, 4)}
@@ -84,13 +93,10 @@ def test_four_towers_same_on_1_2_4_devices(tmp_path):
     for n in (1, 2, 4):
         r, params = load(tmp_path / ("d%d.npz" % n))
         assert r == n
-        assert_same_update(base, params)
+        assert_same_update(names(tmp_path / "single.npz"), base, params)
     # The updates did happen, with dropout on: parameters moved from their start.
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from tower_run import tiny_hparams
-    from finetune_lm.model.transformer import init_value, param_shapes
-    hp = tiny_hparams()
-    start = [init_value(n, s, hp.seed) for n, s in param_shapes(hp).items()]
+    _, start = load(tmp_path / "single.npz", "s")
+    assert len(start) == len(base)
     assert all(np.max(np.abs(a - s)) > 1e-5 for a, s in zip(base, start))
 
 
@@ -100,6 +106,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_workers_match_one_worker(tmp_path):
     ports = [free_port(), free_port()]
     cluster = {"worker": ["127.0.0.1:%d" % p for p in ports]}

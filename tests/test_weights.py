@@ -1,4 +1,4 @@
-"""finetune_lm.weights against full-size stand-ins of the released GPT-1 weight files.
+"""finetune_lm.lm.weights against full-size stand-ins of the released GPT-1 weight files.
 
 The stand-ins are written in exactly the released format (FIDELITY.md, "Released
 weights"): `params_shapes.json` with the 146 shapes and one flat float32 stream of
@@ -15,11 +15,12 @@ import joblib
 import numpy as np
 import pytest
 
-from finetune_lm.lm import release
-from finetune_lm.lm import weights
-from finetune_lm.util.errors import UserError
+from helpers import TEST, VAL, run_train, write_csv
+from finetune_lm.lm import release, weights
+from finetune_lm.model import variables
 from finetune_lm.model.hparams import HParams
-from finetune_lm.model.transformer import param_shapes
+from finetune_lm.training.objectives import FineTuning
+from finetune_lm.util.errors import UserError
 
 N_FLOATS = 116534784
 N_EMBD = 768
@@ -28,6 +29,13 @@ N_VOCAB = 40478
 N_LAYER = 12
 SHARDS = ["params_%d.npy" % i for i in range(10)]
 DOWNLOAD = "python -m finetune_lm.download"
+ROC_HEAD = dict(head="choice", n_seq=2, n_out=1)  # ROCStories' head: clf/w [C, 1]
+
+
+def param_shapes(hp):
+    """The variables of fine-tuning with ROCStories' head, in checkpoint order (the
+    transformer's, then the head's), at hp's sizes."""
+    return FineTuning(hp.replace(**ROC_HEAD)).param_shapes()
 
 # Per-layer arrays, in file order, with their shapes (FIDELITY.md).
 BLOCK = [
@@ -182,11 +190,12 @@ def check_transfer(standin, n_transfer, seed):
     assert len(arrays) == 1 + 12 * n_transfer
     we = arrays[0]
     assert we.dtype == np.float32
-    assert list(we.shape) == [N_VOCAB + 3 + 77, N_EMBD] == param_shapes(hp)["model/we"]
+    shapes = variables.param_shapes(hp)  # the transformer's: what the release transfers
+    assert list(we.shape) == [N_VOCAB + 3 + 77, N_EMBD] == shapes["model/we"]
     np.testing.assert_array_equal(we[:N_VOCAB], standin.expected("model/tokens"))
     np.testing.assert_array_equal(we[N_VOCAB:N_VOCAB + 3], rows)
     np.testing.assert_array_equal(we[N_VOCAB + 3:], standin.expected("model/positions")[:77])
-    var_shapes = list(param_shapes(hp).items())
+    var_shapes = list(shapes.items())
     for i, a in enumerate(arrays[1:], start=1):
         name, shape = var_shapes[i]
         layer, j = divmod(i - 1, 12)
@@ -235,6 +244,7 @@ def test_blob_ids_checked(standin):
     assert DOWNLOAD in msg
 
 
+@pytest.mark.slow
 def test_git_blob_id_equals_git_hash_object(tmp_path):
     import shutil
     import subprocess
@@ -624,7 +634,6 @@ def stand_in_vocabulary(folder):
 
 
 def rocstories_slice(folder, n_val=380, n_test=4):
-    from conftest import TEST, VAL, write_csv
     os.makedirs(folder, exist_ok=True)
     row = lambda i, label: ["id%d" % i, "Sent one %d." % i, "Sent two.", "Sent three.",
                             "Sent four.", "The end.", "An end.", label]
@@ -636,7 +645,6 @@ def rocstories_slice(folder, n_val=380, n_test=4):
 def tiny_run_with_weights(tmp_path, params_dir, *more):
     """train.py on a ROCStories slice (6 training stories) with a 1-layer, full-width model
     loading layer 0 of `params_dir`: 3 updates."""
-    from conftest import run_train
     enc, bpe = stand_in_vocabulary(str(tmp_path / "vocab"))
     data = rocstories_slice(str(tmp_path / "data"))
     args = ["--dataset", "rocstories", "--desc", "w", "--params_dir", params_dir,
@@ -653,6 +661,7 @@ def logged_updates(tmp_path):
     return lines[-1]["n_updates"]
 
 
+@pytest.mark.slow
 def test_train_refuses_stand_ins_before_encoding(standin, tmp_path):
     proc = tiny_run_with_weights(tmp_path, standin.dir)
     assert proc.returncode == 2, proc.stderr[-3000:]
@@ -663,6 +672,7 @@ def test_train_refuses_stand_ins_before_encoding(standin, tmp_path):
     assert not os.path.exists(tmp_path / "log" / "w.jsonl")
 
 
+@pytest.mark.slow
 def test_train_with_unverified_weights(standin, tmp_path):
     proc = tiny_run_with_weights(tmp_path, standin.dir, "--unverified_weights")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -671,6 +681,7 @@ def test_train_with_unverified_weights(standin, tmp_path):
     assert logged_updates(tmp_path) == 3
 
 
+@pytest.mark.slow
 def test_train_with_a_manifest(standin, tmp_path):
     folder = manifest_folder(tmp_path, standin)
     proc = tiny_run_with_weights(tmp_path, folder)

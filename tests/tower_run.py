@@ -2,7 +2,10 @@
 
 Used by test_towers.py in subprocesses (devices must be configured before TF starts):
     python tests/tower_run.py OUT.npz --cpu_devices 4 --max_devices 2 [--steps 3]
-Under a multi-worker TF_CONFIG, each worker writes OUT.<task index>.npz.
+Under a multi-worker TF_CONFIG, each worker writes OUT.<task index>.npz: the number of
+replicas, the variables' names in checkpoint order (`names`), their values after the
+updates (`p000`, ...) and before them (`s000`, ...), so that the test needs neither the
+model's settings nor this script.
 """
 
 import argparse
@@ -36,7 +39,7 @@ def tiny_hparams(n_gpu=4, pdrop=0.1, seed=42):
     return HParams(n_vocab=50, n_ctx=10, n_embd=32, n_head=4, n_layer=2, clf_token=52,
                    n_batch=2, n_gpu=n_gpu, n_updates_total=10, lr=1e-3, lr_warmup=0.1,
                    embd_pdrop=pdrop, attn_pdrop=pdrop, resid_pdrop=pdrop, clf_pdrop=pdrop,
-                   seed=seed)
+                   seed=seed, head="choice", n_seq=2, n_out=1)
 
 
 def main():
@@ -48,13 +51,16 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
     from finetune_lm.training import towers
+    from finetune_lm.training.objectives import FineTuning
     import tensorflow as tf
     towers.split_cpu(args.cpu_devices)
     tf.config.experimental.enable_op_determinism()
     hp = tiny_hparams(args.n_gpu)
     strategy = towers.make_strategy(hp.n_gpu, max_devices=args.max_devices)
-    state = towers.TrainState(strategy, hp)
-    train = towers.mgpu_train(state)
+    objective = FineTuning(hp)
+    state = towers.TrainState(strategy, hp, objective.param_shapes())
+    start = state.get_params()
+    train = towers.mgpu_train(state, objective)
     for step in range(args.steps):
         train(*batch(hp, step))
     out = args.out
@@ -62,7 +68,9 @@ def main():
     if task:
         out = "%s.%d.npz" % (out[:-4], task["index"])
     np.savez(out, replicas=strategy.num_replicas_in_sync,
-             **{"p%03d" % i: a for i, a in enumerate(state.get_params())})
+             names=np.array(list(objective.param_shapes())),
+             **{"p%03d" % i: a for i, a in enumerate(state.get_params())},
+             **{"s%03d" % i: a for i, a in enumerate(start)})
     print("replicas", strategy.num_replicas_in_sync)
 
 
