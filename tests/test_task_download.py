@@ -15,9 +15,9 @@ import zipfile
 
 import pytest
 
-from conftest import data_dir
+from helpers import data_dir
 from finetune_lm import download as dl
-from finetune_lm import task_download as td
+from finetune_lm.data import task_download as td
 from finetune_lm.tasks import all_tasks, get_task
 from test_download import TIMEOUT, Server
 
@@ -437,6 +437,7 @@ def test_train_names_the_download_command(tmp_path):
     assert td.missing_data("rte", str(tmp_path / "RTE")) is None  # the loader names each file
 
 
+@pytest.mark.slow
 def test_train_reads_what_the_download_laid_out(server, tmp_path, monkeypatch, capsys):
     """download --task sst2, then train.py --dataset sst2 with no --data_dir (a tiny model
     from scratch; only the vocabulary is needed)."""
