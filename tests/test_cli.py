@@ -6,12 +6,16 @@ subprocess to check the exit status and that no traceback reaches the user.
 
 import json
 import os
-import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
-from conftest import TEST, VAL, run_train, write_csv
+from helpers import (ROOT, TEST, VAL, error_line as main_error_line, progress_bar, run_module,
+                     run_train, subprocess_env, write_csv)
 from finetune_lm import train
 
 RELEASE = ["encoder_bpe_40000.json", "vocab_40000.bpe", "params_shapes.json"] + [
@@ -25,18 +29,11 @@ def outputs(tmp_path):
 
 
 def error_line(capsys, argv):
-    """Run main(argv); it must return 2 and print exactly one `error: ` line on stderr."""
-    assert train.main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    # Besides the error, stderr may only hold the encoder's tqdm progress bars (and the
-    # warning that --unverified_weights asks for).
-    lines = [line for line in err.splitlines()
-             if line.strip() and not line.startswith("warning: loading the weights in ")]
-    errors = [line for line in lines if line.startswith("error: ")]
-    assert len(errors) == 1, err
-    assert all(re.search(r"\d+/\d+ \[", line) for line in lines if line not in errors), err
-    return errors[0]
+    """Run train.main(argv); it must return 2 and print exactly one `error: ` line on
+    stderr. Besides the error, stderr may only hold the encoder's tqdm progress bars (and
+    the warning that --unverified_weights asks for)."""
+    return main_error_line(capsys, train.main, argv, allow=lambda line: progress_bar(line) or
+                           line.startswith("warning: loading the weights in "))
 
 
 def released_shapes(n_embd=768, n_layer=12):
@@ -83,6 +80,23 @@ def test_unknown_dataset(capsys, tmp_path):
     assert "--dataset" in line and "'rocstorie'" in line and "rocstories" in line.split(":")[-1]
 
 
+@pytest.mark.parametrize("flags, words", [
+    (["--no_such_flag"], ["--no_such_flag"]),
+    (["--n_iter", "two"], ["--n_iter", "'two'"]),
+])
+def test_argparse_errors_are_one_line(capsys, tmp_path, flags, words):
+    """argparse's own errors: exit status 2 and one `error:` line pointing to --help, no
+    usage block."""
+    with pytest.raises(SystemExit) as e:
+        train.main(["--dataset", "rocstories"] + flags + outputs(tmp_path))
+    assert e.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and err.rstrip("\n").endswith("; see python train.py --help")
+    for w in words:
+        assert w in err, err
+
+
 def test_no_dataset(capsys, tmp_path):
     line = error_line(capsys, outputs(tmp_path))
     assert "--dataset" in line and "rocstories" in line
@@ -94,10 +108,14 @@ def test_n_embd_not_divisible_by_n_head(capsys, tmp_path):
     assert "--n_embd 100" in line and "--n_head 12" in line
 
 
-def test_n_ctx_more_than_released_positions(capsys, tmp_path):
-    params = standin_params(tmp_path / "params")  # complete: the n_ctx check comes first anyway
-    line = error_line(capsys, ["--dataset", "rocstories", "--n_ctx", "1024",
-                               "--params_dir", params] + outputs(tmp_path))
+def test_n_ctx_more_than_released_positions(capsys, tmp_path, gpt1_dir):
+    # The positions are the weights' (params_shapes.json): stand-ins, which are not the
+    # release (--unverified_weights), with the release's 512, and the real vocabulary.
+    params = standin_params(tmp_path / "params")
+    line = error_line(capsys, ["--dataset", "rocstories", "--n_ctx", "1024", "--params_dir",
+                               params, "--unverified_weights", "--encoder_path",
+                               os.path.join(gpt1_dir, "encoder_bpe_40000.json"), "--bpe_path",
+                               os.path.join(gpt1_dir, "vocab_40000.bpe")] + outputs(tmp_path))
     assert "--n_ctx 1024" in line and "512" in line
 
 
@@ -110,7 +128,10 @@ def test_n_ctx_more_than_released_positions(capsys, tmp_path):
     (["--n_batch", "0"], ["--n_batch 0", "positive"]),
 ])
 def test_other_bad_flags(capsys, tmp_path, flags, words):
-    line = error_line(capsys, ["--dataset", "rocstories"] + flags + outputs(tmp_path))
+    # --n_transfer is checked against the weights' layers: a complete folder of stand-ins.
+    params = standin_params(tmp_path / "params")
+    line = error_line(capsys, ["--dataset", "rocstories", "--params_dir", params,
+                               "--unverified_weights"] + flags + outputs(tmp_path))
     for w in words:
         assert w in line, line
 
@@ -142,8 +163,7 @@ def test_shapes_do_not_fit_the_flags(capsys, tmp_path):
     line = error_line(capsys, ["--dataset", "rocstories", "--n_embd", "32", "--n_head", "4",
                                "--params_dir", params, "--data_dir", data, "--n_gpu", "1",
                                "--n_batch", "2", "--unverified_weights"] + outputs(tmp_path))
-    assert os.path.join(params, "params_shapes.json") in line
-    assert "[512, 768]" in line and "[512, 32]" in line and "--n_embd 32" in line
+    assert params in line and "width is 768" in line and "--n_embd 32" in line
 
 
 # -- ROCStories folder ------------------------------------------------------------------
@@ -179,6 +199,7 @@ def test_bad_label(capsys, tmp_path):
 
 # -- one real process ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_subprocess_exit_status(tmp_path):
     params = str(tmp_path / "no_params")
     proc = run_train(["--dataset", "rocstories", "--params_dir", params] + outputs(tmp_path),
@@ -303,7 +324,7 @@ def test_log_dir_under_a_file(capsys, tmp_path):
 
 
 def test_writable_folders_are_made_and_left_clean(capsys, tmp_path):
-    from finetune_lm.training.checkpoint import check_writable
+    from finetune_lm.util.files import check_writable
     folder = tmp_path / "a" / "b"
     check_writable(str(folder), "--save_dir")
     assert folder.is_dir() and os.listdir(folder) == []
@@ -350,19 +371,14 @@ def test_ctrl_c_in_reproduce(capsys, tmp_path, monkeypatch):
     assert "finished seeds are skipped" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_training(tmp_path, gpt1_dir, rocstories_dir):
     """A real SIGINT once the first checkpoint exists: one line, exit 2."""
-    import signal
-    import subprocess
-    import sys
-    import time
-    from conftest import ROOT
     args = ["--dataset", "rocstories", "--desc", "c", "--n_transfer", "-1", "--n_layer", "1",
             "--n_embd", "32", "--n_head", "4", "--n_batch", "4", "--n_gpu", "1", "--save_every",
             "1", "--params_dir", gpt1_dir, "--data_dir", rocstories_dir] + outputs(tmp_path)
-    env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py")] + args,
-                            cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                            cwd=str(tmp_path), env=subprocess_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     ckpt = tmp_path / "save" / "c" / "checkpoint"
     try:
@@ -416,17 +432,13 @@ def test_help_shows_every_flag_with_default_and_meaning(capsys):
     assert "TF_CPP_MIN_LOG_LEVEL" in text
 
 
+@pytest.mark.slow
 def test_module_runs_the_command_line_quietly(tmp_path):
     """`python -m finetune_lm.train` is the command line; TensorFlow's start-up lines are
     hidden unless TF_CPP_MIN_LOG_LEVEL is set."""
-    import subprocess
-    import sys
-    from conftest import ROOT
-    env = dict(os.environ, PYTHONPATH=ROOT, CUDA_VISIBLE_DEVICES="")
+    env = subprocess_env()
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    proc = subprocess.run([sys.executable, "-m", "finetune_lm.train", "--dataset", "foo"],
-                          cwd=str(tmp_path), env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = run_module("train", ["--dataset", "foo"], cwd=str(tmp_path), env=env, timeout=300)
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.splitlines() == [
@@ -499,10 +511,11 @@ def test_checkpoint_that_cannot_be_written_keeps_the_last_one(tmp_path, monkeypa
     from finetune_lm.training.checkpoint import RunCheckpoint
     from finetune_lm.util.errors import UserError
     from finetune_lm.model.hparams import HParams
+    from finetune_lm.model.variables import param_shapes
     from finetune_lm.training.towers import TrainState, make_strategy
     import tensorflow as tf
     hp = HParams(n_vocab=10, n_ctx=4, n_embd=8, n_head=2, n_layer=1)
-    state = TrainState(make_strategy(1), hp)
+    state = TrainState(make_strategy(1), hp, param_shapes(hp))
     ckpt = RunCheckpoint(str(tmp_path / "ckpt"), state)
     meta = {"args": {}, "n_updates": 3, "epoch": 1, "batch": 0, "best": 0.0}
     ckpt.save(meta)

@@ -1,12 +1,65 @@
 """finetune_lm.perplexity: the windows, the loss against NumPy, the command line."""
 
 import math
+import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from helpers import NP_ACT, error_line, make_params as random_arrays, np_ln, np_softmax
 from finetune_lm import perplexity
-from test_sample import HP, make_params, np_logits, tiny_params_dir
+from finetune_lm.lm import release
+from finetune_lm.lm.folder import write_params_dir
+from finetune_lm.lm.scorer import Scorer, windows
+from finetune_lm.model.hparams import HParams
+from finetune_lm.model.variables import param_shapes
+
+# The tiny model of test_sample.py: vocabulary 100 + 3 specials, context 24, 2 layers,
+# width 32, 4 heads, no dropout.
+HP = HParams(n_vocab=100, n_special=3, n_ctx=24, n_embd=32, n_head=4, n_layer=2,
+             embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0)
+
+
+def make_params(hp=HP, seed=0, variables=True):
+    """The transformer's random variables (helpers.make_params), as tf.Variables."""
+    out = random_arrays(param_shapes(hp), seed)
+    return {k: tf.Variable(v) for k, v in out.items()} if variables else out
+
+
+def np_logits(P, seq, hp=HP):
+    """NumPy float64 forward of the token sequences seq [B, T]: the logits of every
+    position over the token rows [B, T, n_vocab]."""
+    P = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v, np.float64) for k, v in P.items()}
+    we = P["model/we"]
+    B, T = seq.shape
+    C, H = hp.n_embd, hp.n_head
+    D = C // H
+    h = we[seq] + we[hp.n_vocab + hp.n_special + np.arange(T)][None]
+    causal = np.tril(np.ones([T, T]))
+    for layer in range(hp.n_layer):
+        s = "model/h%d/" % layer
+        c = h @ P[s + "attn/c_attn/w"][0] + P[s + "attn/c_attn/b"]
+        heads = lambda z: z.reshape(B, T, H, D).transpose(0, 2, 1, 3)
+        q, k, v = heads(c[..., :C]), heads(c[..., C:2 * C]), heads(c[..., 2 * C:])
+        w = q @ k.transpose(0, 1, 3, 2) / np.sqrt(D)
+        w = np_softmax(w * causal + -1e9 * (1 - causal))
+        a = (w @ v).transpose(0, 2, 1, 3).reshape(B, T, C)
+        a = a @ P[s + "attn/c_proj/w"][0] + P[s + "attn/c_proj/b"]
+        n = np_ln(h + a, P[s + "ln_1/g"], P[s + "ln_1/b"])
+        m = NP_ACT[hp.afn](n @ P[s + "mlp/c_fc/w"][0] + P[s + "mlp/c_fc/b"])
+        m = m @ P[s + "mlp/c_proj/w"][0] + P[s + "mlp/c_proj/b"]
+        h = np_ln(n + m, P[s + "ln_2/g"], P[s + "ln_2/b"])
+    return h @ we[:hp.n_vocab].T
+
+
+def tiny_params_dir(folder, gpt1_dir, seed=0):
+    """A tiny model with the real vocabulary, written as pretrain writes its output."""
+    hp = HParams(n_vocab=release.N_VOCAB, n_special=0, n_ctx=16, n_embd=16, n_head=2, n_layer=1)
+    P = make_params(hp, seed, variables=False)
+    return write_params_dir(
+        str(folder), list(P.values()), hp, os.path.join(gpt1_dir, release.ENCODER_FILE),
+        os.path.join(gpt1_dir, release.BPE_FILE)), P
 
 
 @pytest.mark.parametrize("n, ctx, stride", [(30, 8, 7), (30, 8, 3), (8, 8, 7), (9, 8, 7),
@@ -14,7 +67,7 @@ from test_sample import HP, make_params, np_logits, tiny_params_dir
                                             (16, 8, 7)])
 def test_windows_score_every_token_once(n, ctx, stride):
     scored = np.zeros(n, int)
-    wins = perplexity.windows(n, ctx, stride)
+    wins = windows(n, ctx, stride)
     for start, length, first in wins:
         assert 1 <= length <= ctx and start + length <= n and first >= 1
         scored[start + first:start + length] += 1
@@ -23,12 +76,12 @@ def test_windows_score_every_token_once(n, ctx, stride):
     if stride == ctx - 1:  # contiguous windows, each one's first token the last of the one before
         assert [w[0] for w in wins] == list(range(0, max(n - 1, 0), ctx - 1))
     with pytest.raises(ValueError):
-        perplexity.windows(n, ctx, ctx)
+        windows(n, ctx, ctx)
 
 
 def np_perplexity(P, tokens, ctx, stride):
     losses = []
-    for start, length, first in perplexity.windows(len(tokens), ctx, stride):
+    for start, length, first in windows(len(tokens), ctx, stride):
         seq = np.asarray(tokens[start:start + length])[None]
         logits = np_logits(P, seq)[0]  # [length, V]
         logz = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
@@ -41,7 +94,7 @@ def np_perplexity(P, tokens, ctx, stride):
 def test_perplexity_equals_numpy(ctx, stride, xla):
     P = make_params(seed=6)
     tokens = np.random.RandomState(1).randint(0, HP.n_vocab, 53)
-    scorer = perplexity.Scorer(P, HP, n_ctx=ctx, n_batch=3, xla=xla)
+    scorer = Scorer(P, HP, n_ctx=ctx, n_batch=3, xla=xla)
     count, total = scorer.score(tokens, stride)
     want_count, want_mean = np_perplexity(P, tokens, ctx, stride)
     assert count == want_count == 52
@@ -80,12 +133,9 @@ def test_cli(tmp_path, capsys, gpt1_dir):
     assert out2 == out and "reusing" in err2  # the encoded texts are kept
 
 
-def error_line(capsys, *argv):
-    code, out, err = run_cli(capsys, *argv)
-    assert code == 2 and out == ""
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, err
-    return lines[0]
+def fails(capsys, *argv):
+    """The one `error:` line of perplexity.main(argv) (helpers.error_line)."""
+    return error_line(capsys, perplexity.main, argv)
 
 
 def test_cli_bad_input(tmp_path, capsys, gpt1_dir):
@@ -93,21 +143,26 @@ def test_cli_bad_input(tmp_path, capsys, gpt1_dir):
     base = ["--params_dir", folder, "--cache_dir", tmp_path / "cache", "--workers", 1]
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("caf\u00e9 ok\n".encode("utf-8") + "na\u00efve".encode("latin-1"))
-    line = error_line(capsys, bad, *base)
+    line = fails(capsys, bad, *base)
     assert str(bad) in line and "byte 11" in line and "UTF-8" in line
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    line = error_line(capsys, empty, *base)
+    line = fails(capsys, empty, *base)
     assert str(empty) in line and "empty" in line
     blank = tmp_path / "blank.txt"
     blank.write_text("  \n\n \t\n")
-    line = error_line(capsys, blank, *base)
+    line = fails(capsys, blank, *base)
     assert str(blank) in line and "no text" in line
-    line = error_line(capsys, tmp_path / "missing.txt", *base)
+    line = fails(capsys, tmp_path / "missing.txt", *base)
     assert "missing.txt" in line and "not found" in line
     ok = tmp_path / "ok.txt"
     ok.write_text("some words here")
-    line = error_line(capsys, ok, *base, "--stride", 16)
+    line = fails(capsys, ok, *base, "--stride", 16)
     assert "--stride 16" in line and "1..15" in line
-    line = error_line(capsys, ok, *base, "--n_ctx", 17)
+    line = fails(capsys, ok, *base, "--n_ctx", 17)
     assert "--n_ctx 17" in line
+    line = fails(capsys, ok, *base, "--stride", 0)
+    assert "--stride 0" in line
+    line = fails(capsys, ok, "--params_dir", folder, "--cache_dir", tmp_path / "cache",
+                 "--workers", -1)
+    assert "--workers -1" in line

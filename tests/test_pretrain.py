@@ -20,14 +20,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, TEST, VAL, data_dir, write_csv
-from finetune_lm import perplexity, pretrain, sample
+from helpers import (TEST, VAL, data_dir, error_line, make_params, run_train, subprocess_env,
+                     write_csv)
+from finetune_lm import flags, perplexity, pretrain, sample
 from finetune_lm.data import corpus
-from finetune_lm.lm import release
-from finetune_lm.training import towers
-from finetune_lm.lm import weights
-from finetune_lm.model.hparams import HParams
 from finetune_lm.data.text import TextEncoder
+from finetune_lm.lm import release, weights
+from finetune_lm.lm.folder import init_arrays, load_params_dir, write_params_dir
+from finetune_lm.model.hparams import HParams
+from finetune_lm.model.variables import param_shapes
+from finetune_lm.training import towers
+from finetune_lm.training.objectives import LanguageModeling
 
 TINY = ["--n_layer", "2", "--n_embd", "32", "--n_head", "4", "--n_ctx", "16", "--n_batch", "4",
         "--n_gpu", "2", "--n_iter", "1", "--lr", "3e-3", "--lr_warmup_updates", "10",
@@ -61,6 +64,31 @@ def vocab_args(gpt1_dir):
     return ["--params_dir", gpt1_dir]
 
 
+def recipe_hparams(args, n_vocab, n_updates_total):
+    """The run's HParams as pretrain.run makes them from its flags: no special rows, the
+    LM loss alone, the warmup in updates as a fraction of the run."""
+    return flags.hparams(args, n_vocab=n_vocab, n_special=0, lm_coef=1.0,
+                         lr_warmup=args.lr_warmup_updates / n_updates_total,
+                         n_updates_total=n_updates_total)
+
+
+def lm_state(strategy, hp, arrays=()):
+    """The language model's TrainState (what pretrain.run builds)."""
+    return towers.TrainState(strategy, hp, LanguageModeling(hp).param_shapes(), arrays)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory, gpt1_dir):
+    """A folder in the released format as the tiny run writes it (2 layers, width 32,
+    4 heads, 16 positions, the real vocabulary), of random weights: what --init_from
+    reads, without a training run."""
+    hp = HParams(n_vocab=release.N_VOCAB, n_special=0, n_ctx=16, n_embd=32, n_head=4, n_layer=2)
+    out = str(tmp_path_factory.mktemp("folder") / "params")
+    return write_params_dir(out, list(make_params(param_shapes(hp), 3).values()), hp,
+                            os.path.join(gpt1_dir, release.ENCODER_FILE),
+                            os.path.join(gpt1_dir, release.BPE_FILE))
+
+
 @pytest.fixture(scope="module")
 def tiny_run(texts, tmp_path_factory):
     """One tiny pre-training (2 towers, 1 epoch of ~65 updates; as a plain graph, which
@@ -82,6 +110,7 @@ def tiny_run(texts, tmp_path_factory):
 
 # -- the tiny run -----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_pretraining_lowers_held_out_perplexity(tiny_run):
     log = tiny_run["log"]
     assert log[0]["desc"] == "tiny" and log[0]["lr"] == 3e-3  # the arguments first
@@ -94,6 +123,7 @@ def test_pretraining_lowers_held_out_perplexity(tiny_run):
     assert any(e.startswith("events.out.tfevents") for e in events)  # TensorBoard
 
 
+@pytest.mark.slow
 def test_output_folder_is_in_the_released_format(tiny_run, gpt1_dir):
     out = tiny_run["out"]
     with open(os.path.join(out, "manifest.json")) as f:
@@ -115,13 +145,14 @@ def test_output_folder_is_in_the_released_format(tiny_run, gpt1_dir):
     np.random.seed(0)
     arrays = weights.transfer_arrays(out, hp, 2)
     assert len(arrays) == 1 + 24 and arrays[0].shape == (40478 + 3 + 12, 32)
-    ours, _ = sample.load_params_dir(out, 40478)
+    ours, _ = load_params_dir(out, 40478)
     np.testing.assert_array_equal(arrays[0][:40478], ours[0][:40478])
     np.testing.assert_array_equal(arrays[0][40481:], ours[0][40478:40478 + 12])
     for a, b in zip(arrays[1:], ours[1:]):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_perplexity_and_sample_read_the_output(tiny_run, texts, capsys):
     out = tiny_run["out"]
     code = perplexity.main([str(texts / "valid.txt"), "--params_dir", out, "--n_ctx", "16",
@@ -148,8 +179,8 @@ def rocstories_like(folder):
     return str(folder)
 
 
+@pytest.mark.slow
 def test_train_py_fine_tunes_the_output(tiny_run, tmp_path):
-    from conftest import run_train
     data = rocstories_like(tmp_path / "roc")
     proc = run_train(["--dataset", "rocstories", "--data_dir", data, "--params_dir",
                       tiny_run["out"], "--n_layer", "2", "--n_transfer", "2", "--n_embd", "32",
@@ -170,14 +201,14 @@ def test_schedule_and_modified_l2_against_numpy(texts, gpt1_dir):
     args = pretrain.build_parser().parse_args(
         ["--corpus", "x", "--desc", "d", "--lr_warmup_updates", "3", "--n_embd", "32",
          "--n_head", "4", "--n_layer", "2", "--n_ctx", "8", "--n_batch", "2", "--n_gpu", "2"])
-    hp = pretrain.recipe_hparams(args, 100, 10)
+    hp = recipe_hparams(args, 100, 10)
     assert (hp.lr, hp.lr_schedule, hp.l2, hp.vector_l2, hp.b1, hp.b2, hp.e) == (
         2.5e-4, "warmup_cosine", 0.01, False, 0.9, 0.999, 1e-8)
     assert (hp.embd_pdrop, hp.attn_pdrop, hp.resid_pdrop, hp.afn) == (0.1, 0.1, 0.1, "gelu")
     assert pretrain.build_parser().parse_args(["--corpus", "x", "--desc", "d"]).n_iter == 100
     hp = hp.replace(embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, lr=0.05, xla=True)
-    state = pretrain.LMState(towers.make_strategy(hp.n_gpu), hp)
-    step = towers.lm_train(state)
+    state = lm_state(towers.make_strategy(hp.n_gpu), hp)
+    step = towers.mgpu_train(state, LanguageModeling(hp))
     rs = np.random.RandomState(0)
     X = np.stack([rs.randint(0, 100, [4, 8]), np.tile(100 + np.arange(8), [4, 1])], 2)
     X = X.astype(np.int32)
@@ -255,6 +286,7 @@ def shards(folder):
     return {n: (folder / "save/r/params" / n).read_bytes() for n in names}
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(texts, tmp_path, monkeypatch, capsys,
                                                   gpt1_dir):
     argv = resume_argv(texts, gpt1_dir)
@@ -264,7 +296,7 @@ def test_sigkill_then_resume_equals_uninterrupted(texts, tmp_path, monkeypatch, 
     monkeypatch.chdir(str(a))
     assert pretrain.main(argv) == 0
 
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env = subprocess_env()
     pointer = b / "save/r/checkpoint/latest.json"
     proc = subprocess.Popen([sys.executable, "-m", "finetune_lm.pretrain"] + argv, cwd=str(b),
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -285,8 +317,8 @@ def test_sigkill_then_resume_equals_uninterrupted(texts, tmp_path, monkeypatch, 
     monkeypatch.chdir(str(b))
     capsys.readouterr()
     assert pretrain.main(argv) == 0
-    err = capsys.readouterr().err
-    assert "resume: run 'r' from update %d" % killed_at["n_updates"] in err
+    out = capsys.readouterr().out
+    assert "resume: run 'r' from update %d" % killed_at["n_updates"] in out
     assert shards(a) == shards(b)
     logs = [[{k: v for k, v in json.loads(line).items() if k != "time"}
              for line in (d / "log/r.jsonl").read_text().splitlines()] for d in (a, b)]
@@ -295,18 +327,15 @@ def test_sigkill_then_resume_equals_uninterrupted(texts, tmp_path, monkeypatch, 
     # Finished: not retrained; other arguments: refused, naming the flag.
     assert pretrain.main(argv) == 0
     assert "already finished" in capsys.readouterr().out
-    assert pretrain.main(argv + ["--lr", "0.1"]) == 2
-    err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error: ")]
-    assert len(err) == 1 and "--lr" in err[0]
+    assert "--lr" in error_line(capsys, pretrain.main, argv + ["--lr", "0.1"])
 
 
 def test_divergence_stops_the_run(texts, tmp_path, monkeypatch, capsys, gpt1_dir):
     monkeypatch.chdir(str(tmp_path))
     argv = resume_argv(texts, gpt1_dir) + ["--lr", "1e30", "--lr_warmup_updates", "1",
                                            "--save_every", "1"]
-    assert pretrain.main(argv) == 2
-    err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("error: ")]
-    assert len(err) == 1 and "diverged at update" in err[0] and "checkpoint" in err[0], err
+    line = error_line(capsys, pretrain.main, argv)
+    assert "diverged at update" in line and "checkpoint" in line, line
 
 
 # -- the token file -----------------------------------------------------------------------
@@ -372,48 +401,48 @@ def test_token_file_build_resumes(tmp_path, gpt1_dir, capsys, monkeypatch):
 
 # -- bad input ----------------------------------------------------------------------------
 
-def error_line(capsys, argv):
-    assert pretrain.main([str(a) for a in argv]) == 2
-    out, err = capsys.readouterr()
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, err
-    return lines[0]
+def fails(capsys, argv):
+    """The one `error:` line of pretrain.main(argv) (helpers.error_line)."""
+    return error_line(capsys, pretrain.main, argv)
 
 
-def test_bad_input(tiny_run, texts, tmp_path, monkeypatch, capsys, gpt1_dir):
+def test_bad_input(tiny_folder, texts, tmp_path, monkeypatch, capsys, gpt1_dir):
     monkeypatch.chdir(str(tmp_path))
     base = ["--desc", "bad", "--cache_dir", str(tmp_path / "cache")] + TINY + vocab_args(gpt1_dir)
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    line = error_line(capsys, ["--corpus", empty] + base)
+    line = fails(capsys, ["--corpus", empty] + base)
     assert str(empty) in line and "empty" in line
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine text\nand then \xff here")
-    line = error_line(capsys, ["--corpus", str(texts / "valid.txt"), bad] + base)
+    line = fails(capsys, ["--corpus", str(texts / "valid.txt"), bad] + base)
     assert str(bad) in line and "byte 19" in line and "UTF-8" in line
-    line = error_line(capsys, ["--corpus", tmp_path / "nope.txt"] + base)
+    line = fails(capsys, ["--corpus", tmp_path / "nope.txt"] + base)
     assert "nope.txt" in line and "not found" in line
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("Just a few words.")
-    line = error_line(capsys, ["--corpus", tiny] + base)
+    line = fails(capsys, ["--corpus", tiny] + base)
     assert "windows" in line and "--n_batch 4 x --n_gpu 2" in line
-    line = error_line(capsys, ["--corpus", str(texts / "valid.txt"), "--init_from",
-                               tiny_run["out"]] + base + ["--n_embd", "64"])
-    assert "--init_from " + tiny_run["out"] in line and "width 32" in line and "--n_embd" in line
-    line = error_line(capsys, ["--corpus", str(texts / "valid.txt"), "--init_from",
-                               tiny_run["out"]] + base + ["--n_layer", "3"])
+    line = fails(capsys, ["--corpus", str(texts / "valid.txt"), "--init_from",
+                          tiny_folder] + base + ["--n_embd", "64"])
+    assert "--init_from " + tiny_folder in line and "width" in line and "32" in line
+    assert "--n_embd is 64" in line
+    line = fails(capsys, ["--corpus", str(texts / "valid.txt"), "--init_from",
+                          tiny_folder] + base + ["--n_layer", "3"])
     assert "--n_layer" in line and "2 layers" in line
+    line = fails(capsys, ["--corpus", str(texts / "valid.txt")] + base[2:])
+    assert "--desc is required" in line
 
 
-def test_init_from_continues_from_the_folder(tiny_run):
+def test_init_from_continues_from_the_folder(tiny_folder):
     args = pretrain.build_parser().parse_args(
         ["--corpus", "x", "--desc", "d", "--n_embd", "32", "--n_head", "4", "--n_layer", "2",
          "--n_ctx", "12"])
-    hp = pretrain.recipe_hparams(args, 40478, 10)
-    arrays = pretrain.init_arrays(tiny_run["out"], hp, 40478)
-    ours, _ = sample.load_params_dir(tiny_run["out"], 40478)
+    hp = recipe_hparams(args, 40478, 10)
+    arrays = init_arrays(tiny_folder, hp, 40478)
+    ours, _ = load_params_dir(tiny_folder, 40478)
     assert arrays[0].shape == (40478 + 12, 32)
     np.testing.assert_array_equal(arrays[0], ours[0][:40478 + 12])
-    state = pretrain.LMState(tf.distribute.get_strategy(), hp, arrays)
+    state = lm_state(tf.distribute.get_strategy(), hp, arrays)
     for a, b in zip(state.get_params()[1:], ours[1:]):
         np.testing.assert_array_equal(a, b)

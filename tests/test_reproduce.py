@@ -29,6 +29,7 @@ def per_run_files(tmp_path):
     return out
 
 
+@pytest.mark.slow
 def test_reproduce_two_seeds(tmp_path, capsys, monkeypatch, gpt1_dir, rocstories_dir):
     argv = TINY + ["--params_dir", gpt1_dir, "--data_dir", rocstories_dir, "--seeds", "42", "43",
                    "--log_dir", str(tmp_path / "log"), "--save_dir", str(tmp_path / "save"),

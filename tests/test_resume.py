@@ -17,10 +17,10 @@ import joblib
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT, error_line, run_train, subprocess_env
 from finetune_lm import train
-from finetune_lm.training import checkpoint
-from finetune_lm.training import loop
+from finetune_lm.training import checkpoint, loop
+from finetune_lm.util import files
 
 TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32",
         "--n_head", "2", "--n_ctx", "24", "--lm_coef", "0", "--n_batch", "16"]
@@ -28,10 +28,6 @@ TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_
 
 def tiny(gpt1_dir, rocstories_dir, *more):
     return TINY + ["--params_dir", gpt1_dir, "--data_dir", rocstories_dir] + list(more)
-
-
-def env():
-    return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
 
 
 def train_cmd(args):
@@ -61,6 +57,7 @@ def outputs(folder):
     }
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, monkeypatch, capsys, gpt1_dir,
                                                   rocstories_dir):
     args = tiny(gpt1_dir, rocstories_dir, "--n_iter", "2", "--save_every", "4", "--submit",
@@ -69,13 +66,12 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, monkeypatch, capsys,
     a.mkdir()
     b.mkdir()
     # Relative output folders: both runs record the same arguments.
-    full = subprocess.run(train_cmd(args), cwd=str(a), env=env(), capture_output=True,
-                          text=True, timeout=600)
+    full = run_train(args, cwd=str(a), timeout=600)
     assert full.returncode == 0, full.stderr[-3000:]
 
     pointer = b / "save/rocstories/checkpoint/latest.json"
-    proc = subprocess.Popen(train_cmd(args), cwd=str(b), env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(train_cmd(args), cwd=str(b), env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
@@ -91,8 +87,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, monkeypatch, capsys,
 
     with open(str(b / "log/rocstories.jsonl")) as f:
         started = json.loads(f.readline())["time"]
-    resumed = subprocess.run(train_cmd(args), cwd=str(b), env=env(), capture_output=True,
-                             text=True, timeout=600)
+    resumed = run_train(args, cwd=str(b), timeout=600)
     with open(str(b / "log/rocstories.jsonl")) as f:
         assert json.loads(f.readline())["time"] == started  # continued, not restarted
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -125,12 +120,11 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, monkeypatch, capsys,
     assert best.stat().st_mtime_ns == mtime
 
     # Other arguments: refused, naming the flags that differ.
-    assert train.main(args + ["--lr", "0.001", "--seed", "7"]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
-    assert len(err) == 1 and "--lr" in err[0] and "--seed" in err[0], err
-    assert "--n_iter" not in err[0]
+    line = error_line(capsys, train.main, args + ["--lr", "0.001", "--seed", "7"])
+    assert "--lr" in line and "--seed" in line and "--n_iter" not in line, line
 
 
+@pytest.mark.slow
 def test_divergence_stops_keeping_last_good_checkpoint(tmp_path, capsys, gpt1_dir,
                                                        rocstories_dir):
     # A genuine divergence: lr 1e30 blows the parameters up within a few updates.
@@ -138,17 +132,13 @@ def test_divergence_stops_keeping_last_good_checkpoint(tmp_path, capsys, gpt1_di
            "--submission_dir", str(tmp_path / "submission")]
     argv = tiny(gpt1_dir, rocstories_dir, "--n_iter", "1", "--save_every", "1", "--lr", "1e30",
                 "--submit") + out
-    assert train.main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, err[-2000:]
-    m = re.search(r"diverged at update (\d+)", lines[0])
-    assert m, lines[0]
+    line = error_line(capsys, train.main, argv)
+    m = re.search(r"diverged at update (\d+)", line)
+    assert m, line
     fault = int(m.group(1))
     assert fault >= 2
     ckpt_dir = str(tmp_path / "save/rocstories/checkpoint")
-    assert ckpt_dir in lines[0] and "update %d" % (fault - 1) in lines[0]
+    assert ckpt_dir in line and "update %d" % (fault - 1) in line
     p, meta, arrays = checkpoint.read_checkpoint(ckpt_dir)
     assert p["n_updates"] == meta["n_updates"] == fault - 1 and not p["finished"]
     t = [v for k, v in arrays.items() if k.startswith("t/")]
@@ -166,14 +156,14 @@ def boom(*args, **kwargs):
 
 def test_interrupted_atomic_write_keeps_earlier_file(tmp_path, monkeypatch):
     path = str(tmp_path / "out" / "file.txt")
-    checkpoint.atomic_write(path, "first\n")
+    files.atomic_write(path, "first\n")
     jl = str(tmp_path / "out" / "best_params.jl")
     checkpoint.save_params(jl, [np.arange(3, dtype=np.float32)])
     logp = str(tmp_path / "out" / "run.jsonl")
     logger = loop.ResultLogger(logp, a=1)
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="killed"):
-        checkpoint.atomic_write(path, "second, never complete\n")
+        files.atomic_write(path, "second, never complete\n")
     with pytest.raises(OSError, match="killed"):
         checkpoint.save_params(jl, [np.zeros(5, np.float32)])
     with pytest.raises(OSError, match="killed"):
@@ -191,10 +181,11 @@ def test_interrupted_checkpoint_keeps_earlier_one(tmp_path, monkeypatch):
     import tensorflow as tf
 
     from finetune_lm.model.hparams import HParams
+    from finetune_lm.model.variables import param_shapes
     from finetune_lm.training.towers import TrainState
 
     hp = HParams(n_vocab=10, n_ctx=8, n_embd=8, n_head=2, n_layer=1, n_gpu=1, n_batch=2)
-    state = TrainState(tf.distribute.get_strategy(), hp)
+    state = TrainState(tf.distribute.get_strategy(), hp, param_shapes(hp))
     folder = str(tmp_path / "ckpt")
     ckpt = checkpoint.RunCheckpoint(folder, state)
     meta = {"args": {"x": 1}, "n_updates": 1, "epoch": 0, "batch": 1, "order": [1, 0],

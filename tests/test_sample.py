@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from finetune_lm.model import transformer as M_
-from finetune_lm import pretrain, sample
+from helpers import NP_ACT, error_line, make_params as random_arrays, np_ln, np_softmax
+from finetune_lm import sample
 from finetune_lm.lm import release
+from finetune_lm.lm.folder import write_params_dir
+from finetune_lm.lm.sampler import Sampler, decode, fit_prompt, sample_without_cache
+from finetune_lm.model import transformer as M_
 from finetune_lm.model.hparams import HParams
-from test_model import NP_ACT, np_ln, np_softmax
+from finetune_lm.model.variables import param_shapes
 
 HP = HParams(n_vocab=100, n_special=3, n_ctx=24, n_embd=32, n_head=4, n_layer=2,
              embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0)
@@ -24,17 +27,8 @@ PROMPT = [5, 17, 42, 9]
 
 
 def make_params(hp=HP, seed=0, variables=True):
-    rs = np.random.RandomState(seed)
-    out = {}
-    for name, shape in list(M_.param_shapes(hp).items())[:1 + 12 * hp.n_layer]:
-        leaf = name.rsplit("/", 1)[1]
-        if leaf == "g":
-            a = 1 + 0.1 * rs.randn(*shape)
-        elif leaf == "b":
-            a = 0.1 * rs.randn(*shape)
-        else:
-            a = (0.5 if name == "model/we" else 0.2) * rs.randn(*shape)
-        out[name] = a.astype(np.float32)
+    """The transformer's random variables (helpers.make_params), as tf.Variables."""
+    out = random_arrays(param_shapes(hp), seed)
     return {k: tf.Variable(v) for k, v in out.items()} if variables else out
 
 
@@ -74,9 +68,9 @@ def np_last_logits(P, seq, hp=HP):
 def test_cache_equals_no_cache(xla):
     P = make_params()
     pick = dict(temperature=0.9, top_k=0, top_p=0.95)
-    s = sample.Sampler(P, HP, 3, len(PROMPT), 12, xla=xla, return_logits=True, **pick)
+    s = Sampler(P, HP, 3, len(PROMPT), 12, xla=xla, return_logits=True, **pick)
     toks, logits = s(PROMPT, seed=1)
-    ref_toks, ref_logits = sample.sample_without_cache(P, HP, PROMPT, 3, 12, seed=1, **pick)
+    ref_toks, ref_logits = sample_without_cache(P, HP, PROMPT, 3, 12, seed=1, **pick)
     assert toks.shape == (3, 12) and logits.shape == (3, 12, HP.n_vocab)
     np.testing.assert_array_equal(toks, ref_toks)
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
@@ -108,7 +102,7 @@ def test_past_of_one_call_equals_two_calls():
 
 def test_greedy_equals_numpy_argmax_loop():
     P = make_params(seed=4)
-    s = sample.Sampler(P, HP, 1, len(PROMPT), 15, top_k=1)
+    s = Sampler(P, HP, 1, len(PROMPT), 15, top_k=1)
     got = s(PROMPT, seed=0)[0]
     seq = np.array([PROMPT])
     for _ in range(15):
@@ -142,7 +136,7 @@ def allowed(logits, temperature, top_k, top_p):
 def test_filters_keep_to_the_allowed_set(top_k, top_p):
     P = make_params(seed=2)
     temperature = 1.5
-    s = sample.Sampler(P, HP, 16, len(PROMPT), 20, temperature, top_k, top_p,
+    s = Sampler(P, HP, 16, len(PROMPT), 20, temperature, top_k, top_p,
                        return_logits=True)
     toks, logits = s(PROMPT, seed=7)
     ok = allowed(logits, temperature, top_k, top_p)  # [B, L, V]
@@ -156,7 +150,7 @@ def test_filters_keep_to_the_allowed_set(top_k, top_p):
 
 def test_seed_repeats_and_no_retracing_per_token():
     P = make_params()
-    s = sample.Sampler(P, HP, 2, len(PROMPT), 20, top_k=20)
+    s = Sampler(P, HP, 2, len(PROMPT), 20, top_k=20)
     a, b, c = s(PROMPT, seed=3), s(PROMPT, seed=3), s(PROMPT, seed=4)
     np.testing.assert_array_equal(a, b)
     assert (a != c).any()
@@ -173,21 +167,21 @@ def test_special_and_position_rows_are_never_sampled():
     P[last + "b"][:] = c
     P["model/we"][HP.n_vocab:] = 10 * c
     P = {k: tf.Variable(v) for k, v in P.items()}
-    toks = sample.Sampler(P, HP, 1, len(PROMPT), 5, top_k=1)(PROMPT)
+    toks = Sampler(P, HP, 1, len(PROMPT), 5, top_k=1)(PROMPT)
     want = np.argmax(P["model/we"].numpy()[:HP.n_vocab] @ c)
     np.testing.assert_array_equal(toks, [[want] * 5])
-    toks = sample.Sampler(P, HP, 8, len(PROMPT), 5, top_p=0.99, top_k=0)(PROMPT)
+    toks = Sampler(P, HP, 8, len(PROMPT), 5, top_p=0.99, top_k=0)(PROMPT)
     assert (toks < HP.n_vocab).all()
 
 
 def test_fit_prompt_cuts_from_the_left():
     warned = []
     ids = list(range(30))
-    assert sample.fit_prompt(ids, 10, 24, warned.append) == list(range(15, 30))
+    assert fit_prompt(ids, 10, 24, warned.append) == list(range(15, 30))
     assert len(warned) == 1 and "keeping the prompt's last 15 tokens" in warned[0]
-    assert sample.fit_prompt(ids[:15], 10, 24, warned.append) == list(range(15))
+    assert fit_prompt(ids[:15], 10, 24, warned.append) == list(range(15))
     assert len(warned) == 1
-    assert sample.fit_prompt(ids, 24, 24) == [29]
+    assert fit_prompt(ids, 24, 24) == [29]
 
 
 def test_decode(gpt1_dir):
@@ -195,8 +189,8 @@ def test_decode(gpt1_dir):
     enc = TextEncoder(os.path.join(gpt1_dir, release.ENCODER_FILE),
                       os.path.join(gpt1_dir, release.BPE_FILE))
     ids = enc.encode(["Hello, World. It's unbelievably tidy!\n\nNew line"])[0]
-    assert sample.decode(ids, enc.decoder) == "hello , world . it 's unbelievably tidy !\nnew line"
-    assert sample.decode(ids + [40478, 40480], enc.decoder) == sample.decode(ids, enc.decoder)
+    assert decode(ids, enc.decoder) == "hello , world . it 's unbelievably tidy !\nnew line"
+    assert decode(ids + [40478, 40480], enc.decoder) == decode(ids, enc.decoder)
 
 
 # -- the command line -----------------------------------------------------------------------
@@ -208,7 +202,7 @@ def tiny_params_dir(folder, gpt1_dir, seed=0):
     """A tiny model with the real vocabulary, written as pretrain writes its output."""
     hp = HParams(**TINY)
     P = make_params(hp, seed, variables=False)
-    return pretrain.write_params_dir(
+    return write_params_dir(
         str(folder), list(P.values()), hp, os.path.join(gpt1_dir, release.ENCODER_FILE),
         os.path.join(gpt1_dir, release.BPE_FILE)), P
 
@@ -219,12 +213,9 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-def error_line(capsys, *argv):
-    code, out, err = run_cli(capsys, *argv)
-    assert code == 2 and out == ""
-    lines = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, err
-    return lines[0]
+def fails(capsys, *argv):
+    """The one `error:` line of sample.main(argv) (helpers.error_line)."""
+    return error_line(capsys, sample.main, argv)
 
 
 def test_cli_prints_only_the_samples(tmp_path, capsys, gpt1_dir):
@@ -261,34 +252,34 @@ def test_cli_reads_a_fine_tuned_checkpoint(tmp_path, capsys, gpt1_dir):
                              "--params_dir", gpt1_dir, "--n_head", 2, "--length", 5, "--top_k", 1)
     assert code == 0, err
     assert out.startswith("=== sample 1 ===\n") and len(out.splitlines()) == 2
-    line = error_line(capsys, "--prompt", "hello", "--checkpoint", path, "--params_dir",
-                      gpt1_dir, "--n_embd", 32, "--n_head", 2)
+    line = fails(capsys, "--prompt", "hello", "--checkpoint", path, "--params_dir",
+                 gpt1_dir, "--n_embd", 32, "--n_head", 2)
     assert path in line and "--n_embd 32" in line and "[40491, 32]" in line
-    line = error_line(capsys, "--prompt", "hello", "--checkpoint", path, "--params_dir",
-                      gpt1_dir, "--n_layer", 12)
+    line = fails(capsys, "--prompt", "hello", "--checkpoint", path, "--params_dir",
+                 gpt1_dir, "--n_layer", 12)
     assert "--n_layer 12" in line and path in line
-    line = error_line(capsys, "--prompt", "hello", "--checkpoint", path, "--params_dir",
-                      gpt1_dir, "--n_head", 2, "--length", 11)
+    line = fails(capsys, "--prompt", "hello", "--checkpoint", path, "--params_dir",
+                 gpt1_dir, "--n_head", 2, "--length", 11)
     assert "--length 11" in line and "10 positions" in line
 
 
 def test_cli_bad_input(tmp_path, capsys, gpt1_dir):
     folder, _ = tiny_params_dir(tmp_path / "params", gpt1_dir)
     base = ["--params_dir", folder, "--length", 4]
-    line = error_line(capsys, "--prompt", "hi", "--top_k", 0, "--top_p", 1, *base)
+    line = fails(capsys, "--prompt", "hi", "--top_k", 0, "--top_p", 1, *base)
     assert "--top_k 0" in line and "--top_p 1" in line
-    line = error_line(capsys, "--prompt", "hi", *base, "--length", 513)
-    assert "--length 513" in line and "512" in line
-    line = error_line(capsys, "--prompt", " \t ", *base)
+    line = fails(capsys, "--prompt", "hi", *base, "--length", 513)
+    assert "--length 513" in line and "16 positions" in line  # the model's (the folder's)
+    line = fails(capsys, "--prompt", " \t ", *base)
     assert "--prompt" in line and "no token" in line
-    line = error_line(capsys, "--prompt", "hi", "--n_embd", 32, *base)
+    line = fails(capsys, "--prompt", "hi", "--n_embd", 32, *base)
     assert "--n_embd 32" in line and "params_shapes.json" in line
     # A shard changed after the folder was written: the manifest catches it.
     shard = os.path.join(folder, "params_3.npy")
     a = np.load(shard)
     a[0] += 1
     np.save(shard, a)
-    line = error_line(capsys, "--prompt", "hi", *base)
+    line = fails(capsys, "--prompt", "hi", *base)
     assert shard in line and "sha256" in line
     with open(os.path.join(folder, "manifest.json")) as f:
         assert set(json.load(f)["files"]) == set(release.FILES)

@@ -4,6 +4,7 @@ folders), the pinned sizes and SHA-256 replaced by the test archives' own; and t
 source table itself (every task: a source, a size, a cited checksum or row counts)."""
 
 import hashlib
+import http.server
 import io
 import json
 import os
@@ -19,7 +20,78 @@ from helpers import data_dir
 from finetune_lm import download as dl
 from finetune_lm.data import task_download as td
 from finetune_lm.tasks import all_tasks, get_task
-from test_download import TIMEOUT, Server
+
+TIMEOUT = 5.0
+
+
+# -- a loopback HTTP server (test_download.py's): ranges, cut bodies, request counts ------
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.root = root
+        self.range_enabled = True
+        self.corrupt = set()  # names served with a flipped byte
+        self.cut_once = {}  # name -> bytes of body to send before closing (used once)
+        self.counts = {}  # request path -> number of GETs
+        self.ranges = []  # (path, Range header or None) per GET
+        self.lock = threading.Lock()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/model/" % self.server_address[1]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    timeout = TIMEOUT
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        s = self.server
+        rng = self.headers.get("Range")
+        with s.lock:
+            s.counts[self.path] = s.counts.get(self.path, 0) + 1
+            s.ranges.append((self.path, rng))
+        name = self.path.rsplit("/", 1)[-1]
+        path = os.path.join(s.root, name)
+        if not self.path.startswith("/model/") or not os.path.isfile(path):
+            self.send_error(404, "Not Found")
+            return
+        with open(path, "rb") as f:
+            data = f.read()
+        if name in s.corrupt:
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        status, start = 200, 0
+        m = re.fullmatch(r"bytes=(\d+)-", rng or "")
+        if s.range_enabled and m:
+            start = int(m.group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", "bytes */%d" % len(data))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        body = data[start:]
+        self.send_response(status)
+        if status == 206:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        with s.lock:
+            cut = s.cut_once.pop(name, None)
+        if cut is not None:
+            body = body[:cut]  # Content-Length promised more; then the connection closes
+            self.close_connection = True
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
 
 
 @pytest.fixture
@@ -437,12 +509,16 @@ def test_train_names_the_download_command(tmp_path):
     assert td.missing_data("rte", str(tmp_path / "RTE")) is None  # the loader names each file
 
 
+# The tiny run of test_tasks_e2e.py.
+TINY = ["--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32", "--n_head", "2",
+        "--n_iter", "1", "--n_gpu", "2", "--n_batch", "4", "--no_xla", "--submit", "--analysis"]
+
+
 @pytest.mark.slow
 def test_train_reads_what_the_download_laid_out(server, tmp_path, monkeypatch, capsys):
     """download --task sst2, then train.py --dataset sst2 with no --data_dir (a tiny model
     from scratch; only the vocabulary is needed)."""
     from finetune_lm import train
-    from test_tasks_e2e import TINY
     gpt1 = data_dir("gpt1")
     serve(server, monkeypatch, "sst2", sst2_files())
     monkeypatch.chdir(tmp_path)
@@ -470,16 +546,44 @@ def test_datasets_readme_lists_every_pin():
             assert a.name in text and "{:,}".format(a.size) in text and a.sha256[:12] in text, a
 
 
+MNLI_DEV_HEADER = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse",
+                   "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
+                   "sentence2", "label1", "label2", "label3", "label4", "label5", "gold_label"]
+OTHER = {"entailment": "neutral", "neutral": "contradiction", "contradiction": "entailment"}
+
+
+def mnli_files():
+    """{file name: text} of an MNLI folder from the GLUE-format samples (test_tasks_glue.py's
+    mnli_folder, without the diagnostic set): train.tsv, the 12-column train sample plus a
+    ragged 16-field row; dev_*, the 16-column layout; test_*, the 10-column one."""
+    samples = os.path.join(data_dir("glue/MNLI"), "glue_format_samples")
+
+    def rows(name):
+        with open(os.path.join(samples, name), encoding="utf-8", newline="") as f:
+            lines = f.read().split("\n")
+        return [line.split("\t") for line in (lines[:-1] if lines[-1] == "" else lines)]
+
+    def text(rows):
+        return "\n".join("\t".join(f) for f in rows) + "\n"
+
+    def dev_rows(rows):
+        return [f[:10] + [OTHER[f[-1]], f[-1], f[-1], f[-1], OTHER[f[-1]], f[-1]] for f in rows]
+
+    train, dev = rows("lmbff_16-42_train.tsv"), rows("lmbff_16-42_dev_matched.tsv")
+    r = dev[1]
+    ragged = r[:10] + [OTHER[r[-1]], r[-1], r[-1], OTHER[r[-1]], r[-1], r[-1]]
+    return {"train.tsv": text(train + [ragged]),
+            "dev_matched.tsv": text([MNLI_DEV_HEADER] + dev_rows(dev[1::2])),
+            "dev_mismatched.tsv": text([MNLI_DEV_HEADER] + dev_rows(dev[2::2])),
+            "test_matched.tsv": text([f[:10] for f in [train[0]] + dev[1:6]]),
+            "test_mismatched.tsv": text([f[:10] for f in [train[0]] + dev[6:9]])}
+
+
 def test_mnli_brings_the_diagnostic_set_beside_it(server, tmp_path, monkeypatch, capsys):
     """--task mnli: MNLI.zip (built here from the GLUE-format samples) and the real AX.tsv
     (verified by its real pin), saved as diagnostic/diagnostic.tsv beside MNLI/, where
     the loader finds it for AX.tsv."""
-    from test_tasks_glue import mnli_folder
-    d, *_ = mnli_folder(tmp_path / "src", diagnostic=None)
-    files = {}
-    for name in sorted(os.listdir(d)):
-        with open(os.path.join(d, name), encoding="utf-8") as f:
-            files["MNLI/" + name] = f.read()
+    files = {"MNLI/" + name: text for name, text in mnli_files().items()}
     serve(server, monkeypatch, "mnli", files)
     shutil.copy(os.path.join(data_dir("glue/diagnostic"), "diagnostic.tsv"),
                 os.path.join(server.root, "AX.tsv"))

@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import data_dir
-from finetune_lm import train
+from helpers import data_dir, run_train
+from finetune_lm import reproduce, train
 from finetune_lm.tasks import get_task
 
 TINY = ["--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32", "--n_head", "2",
@@ -41,6 +41,52 @@ def run(tmp_path, capsys, dataset, data, *extra):
     return out, stdout, logs, results
 
 
+# -- an MNLI folder from the samples in the official layouts (as test_tasks_glue.py's) --
+
+MNLI_DEV_HEADER = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse",
+                   "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
+                   "sentence2", "label1", "label2", "label3", "label4", "label5", "gold_label"]
+OTHER = {"entailment": "neutral", "neutral": "contradiction", "contradiction": "entailment"}
+
+
+def raw_rows(path):
+    """The file's lines split on tabs, as a shell would see them (no loader)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = f.read().split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.split("\t") for line in lines]
+
+
+def write(path, lines):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def mnli_folder(tmp_path):
+    """train.tsv: the 12-column train sample plus a ragged 16-field row; dev_*: the
+    16-column layout; test_*: the 10-column one; GLUE's ../diagnostic/ beside it."""
+    samples = os.path.join(data_dir("glue/MNLI"), "glue_format_samples")
+    train_rows = raw_rows(os.path.join(samples, "lmbff_16-42_train.tsv"))
+    dev = raw_rows(os.path.join(samples, "lmbff_16-42_dev_matched.tsv"))
+    d = tmp_path / "glue" / "MNLI"
+    d.mkdir(parents=True)
+    r = dev[1]
+    ragged = r[:10] + [OTHER[r[-1]], r[-1], r[-1], OTHER[r[-1]], r[-1], r[-1]]
+    write(d / "train.tsv", ["\t".join(f) for f in train_rows + [ragged]])
+
+    def dev_rows(rows):
+        return [f[:10] + [OTHER[f[-1]], f[-1], f[-1], f[-1], OTHER[f[-1]], f[-1]] for f in rows]
+    write(d / "dev_matched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[1::2])])
+    write(d / "dev_mismatched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[2::2])])
+    write(d / "test_matched.tsv", ["\t".join(f[:10]) for f in [train_rows[0]] + dev[1:6]])
+    write(d / "test_mismatched.tsv", ["\t".join(f[:10]) for f in [train_rows[0]] + dev[6:9]])
+    (tmp_path / "glue" / "diagnostic").mkdir()
+    shutil.copy(os.path.join(data_dir("glue/diagnostic"), "diagnostic.tsv"),
+                tmp_path / "glue" / "diagnostic" / "diagnostic.tsv")
+    return str(d), train_rows
+
+
 def read_tsv(path):
     with open(str(path), encoding="utf-8") as f:
         return [line.split("\t") for line in f.read().splitlines()]
@@ -60,6 +106,7 @@ def check_log(task, stdout, logs, n_train):
     return e
 
 
+@pytest.mark.slow
 def test_classification_cola(tmp_path, capsys):
     src, d = data_dir("glue/CoLA"), tmp_path / "CoLA"
     d.mkdir()
@@ -78,9 +125,9 @@ def test_classification_cola(tmp_path, capsys):
     assert results["figures"] == {"valid_matthews_corr": e["va_mcc"]}
 
 
+@pytest.mark.slow
 def test_entailment_mnli(tmp_path, capsys):
-    from test_tasks_glue import mnli_folder
-    d, train_rows, _, _ = mnli_folder(tmp_path)
+    d, train_rows = mnli_folder(tmp_path)
     out, stdout, logs, results = run(tmp_path, capsys, "mnli", d)
     task = get_task("mnli")
     check_log(task, stdout, logs, len(train_rows))  # 48 samples + a ragged row, less the header
@@ -92,6 +139,7 @@ def test_entailment_mnli(tmp_path, capsys):
     assert set(results["figures"]) == {"valid_accuracy", "valid_mm_accuracy"}
 
 
+@pytest.mark.slow
 def test_similarity_stsb(tmp_path, capsys):
     src, d = data_dir("glue/STS-B"), tmp_path / "STS-B"
     d.mkdir()
@@ -107,6 +155,7 @@ def test_similarity_stsb(tmp_path, capsys):
     assert "STS-B Valid Pearson: %.2f" % e["va_pearson"] in stdout
 
 
+@pytest.mark.slow
 def test_multiple_choice_race(tmp_path, capsys):
     src, d = data_dir("race"), tmp_path / "RACE"
     counts = {}
@@ -141,6 +190,13 @@ def test_multiple_choice_race(tmp_path, capsys):
         np.round(np.arange(0, 200), 6))
 
 
+def outputs(folder):
+    """The files a run left under `folder`, but the run's lock (save/<desc>/.lock: empty
+    once the run ends, however it ends)."""
+    return [os.path.join(root, f) for root, _, files in os.walk(str(folder)) for f in files
+            if not (f == ".lock" and os.path.getsize(os.path.join(root, f)) == 0)]
+
+
 def test_bad_row_is_one_error_line_and_writes_nothing(tmp_path, capsys):
     src, d = data_dir("glue/RTE"), tmp_path / "RTE"
     d.mkdir()
@@ -156,17 +212,16 @@ def test_bad_row_is_one_error_line_and_writes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
     assert "dev.tsv, line 10" in err[0] and "'maybe'" in err[0] and "not_entailment" in err[0]
-    assert not [f for _, _, files in os.walk(str(out)) for f in files]  # no output file
+    assert not outputs(out)
     # More examples per update than the training set holds: refused, not 0 updates.
     (d / "dev.tsv").write_text((d / "dev.tsv").read_text().rsplit("9\t", 1)[0])
     assert train.main(argv + TINY + ["--n_batch", "2000"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--n_batch 2000" in err[0] and "20" in err[0]
-    assert not [f for _, _, files in os.walk(str(out)) for f in files]
+    assert not outputs(out)
 
 
 def test_reproduce_table_for_a_task_without_public_test_labels(tmp_path):
-    from finetune_lm import reproduce
     task = get_task("mrpc")
     results = [{"seed": s, "desc": "mrpc_seed%d" % s, "valid_f1": v}
                for s, v in ((42, 80.0), (43, 84.0), (44, 82.0))]
@@ -181,10 +236,10 @@ def test_reproduce_table_for_a_task_without_public_test_labels(tmp_path):
     assert [r[0] for r in reproduce.paper_rows(roc)] == ["paper", "original_median"]
 
 
+@pytest.mark.slow
 def test_two_devices_with_xla_soft_targets(tmp_path):
     """Towers on 2 logical CPUs, compiled by XLA, with STS-B's soft targets: training and
     prediction across replicas (a subprocess: the CPU is split before TF starts)."""
-    from conftest import run_train
     src, d = data_dir("glue/STS-B"), tmp_path / "STS-B"
     d.mkdir()
     for name, n in (("train.tsv", 24), ("dev.tsv", 12), ("test.tsv", 10)):

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import data_dir
+from helpers import data_dir
 from finetune_lm.util.errors import UserError
 from finetune_lm.tasks import get_task, glue
 

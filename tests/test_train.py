@@ -1,4 +1,5 @@
-"""train.py end to end on the real ROCStories files with a tiny model (no weight shards)."""
+"""train.py end to end on the real ROCStories files with a tiny model (no weight shards).
+Every test runs train.py in a subprocess: slow."""
 
 import json
 import os
@@ -8,7 +9,9 @@ import joblib
 import numpy as np
 import pytest
 
-from conftest import run_train
+from helpers import run_train
+
+pytestmark = pytest.mark.slow
 
 TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "2", "--n_embd", "32",
         "--n_head", "4", "--n_ctx", "24"]
@@ -42,18 +45,6 @@ def e2e(tmp_path_factory, request):
     return tmp, proc, roc
 
 
-@pytest.fixture(scope="module")
-def gpt1_dir():
-    from conftest import data_dir
-    return data_dir("gpt1")
-
-
-@pytest.fixture(scope="module")
-def rocstories_dir():
-    from conftest import data_dir
-    return data_dir("rocstories")
-
-
 def test_log_lines(e2e):
     tmp, proc, _ = e2e
     logs = read_log(tmp)
@@ -77,11 +68,11 @@ def test_log_lines(e2e):
 def test_checkpoint_arrays(e2e):
     tmp, _, _ = e2e
     from finetune_lm.model.hparams import HParams
-    from finetune_lm.model.transformer import param_shapes
+    from finetune_lm.training.objectives import FineTuning
     arrays = joblib.load(os.path.join(tmp, "save", "tiny", "best_params.jl"))
     # n_ctx 24 -> max_len 10 -> the longest sequence is 10 + 10 + 3 = 23 tokens.
-    hp = HParams(n_ctx=23, n_embd=32, n_head=4, n_layer=2)
-    shapes = param_shapes(hp)
+    hp = HParams(n_ctx=23, n_embd=32, n_head=4, n_layer=2, head="choice", n_seq=2)
+    shapes = FineTuning(hp).param_shapes()  # the transformer's, then the head's
     assert isinstance(arrays, list) and len(arrays) == 1 + 12 * 2 + 2
     assert [list(a.shape) for a in arrays] == list(shapes.values())
     assert all(a.dtype == np.float32 for a in arrays)
