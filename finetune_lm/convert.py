@@ -15,20 +15,21 @@ which, in one line. Token rows beyond vocab.json's entries (the three special to
 of a fine-tuned export) are not part of the released format and are left out.
 """
 
-import argparse
 import os
 import shutil
 import sys
 
+from finetune_lm import flags
 from finetune_lm.lm import hf
 from finetune_lm.lm import release
 from finetune_lm.util.errors import UserError
 
 
+PROG = "python -m finetune_lm.convert"
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Bad input is one `error:` line and exit status 2.")
+    p = flags.parser(PROG, __doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command")
     f = sub.add_parser("from-hf", help="a Hugging Face GPT-1 folder to the released format")
     f.add_argument("dir", help="folder with model.safetensors (and config.json, vocab.json, "
@@ -110,9 +111,9 @@ def run(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    # No TensorFlow (run_command would import it): one `error:` line on bad input.
     try:
-        run(args)
+        run(build_parser().parse_args(argv))
     except UserError as err:
         print("error: %s" % err, file=sys.stderr)
         return 2

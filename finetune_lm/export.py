@@ -30,7 +30,6 @@ files and labels.json (task, label names, special token ids) are assets. It load
 with tf.saved_model.load (or TF Serving) without this package.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -39,10 +38,11 @@ import tempfile
 
 import numpy as np
 
+from finetune_lm import flags
 from finetune_lm.lm import hf
 from finetune_lm.lm import release
 from finetune_lm.training import runs
-from finetune_lm.util.errors import UserError
+from finetune_lm.util.errors import UserError, run_command
 
 DIFFERENCES = """\
 ## What differs from the original (openai/finetune-transformer-lm)
@@ -63,10 +63,11 @@ DIFFERENCES = """\
 """
 
 
+PROG = "python -m finetune_lm.export"
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Bad input is one `error:` line and exit status 2.")
+    p = flags.parser(PROG, __doc__.split("\n")[0])
     p.add_argument("--run", type=str, default=None,
                    help="a run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
     p.add_argument("--params_dir", type=str, default=None,
@@ -340,22 +341,24 @@ def run(args, src):
                                      "tf.saved_model, signature serving_default"))
 
 
-def main(argv=None):
-    from finetune_lm.util.errors import run_command
-    args = build_parser().parse_args(argv)
-    if args.to == "hf":  # no TensorFlow at all
-        try:
-            run(args, load_source(args))
-        except UserError as err:
-            print("error: %s" % err, file=sys.stderr)
-            return 2
-        return 0
+def _checked(fn, args):
+    """fn(args) before TensorFlow (run_command would load it): (result, None), or
+    (None, 2) after one `error:` line."""
     try:
-        src = load_source(args)
+        return fn(args), None
     except UserError as err:
         print("error: %s" % err, file=sys.stderr)
-        return 2
-    return run_command(lambda a: run(a, src), args)
+        return None, 2
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # load_source reads without TensorFlow: a bad run folder answers before it loads
+    # (and --to hf never loads it).
+    src, status = _checked(load_source, args)
+    if status or args.to != "hf":
+        return status or run_command(lambda a: run(a, src), args)
+    return _checked(lambda a: run(a, src), args)[1] or 0  # no TensorFlow at all
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ or model.json, sizes that do not fit the arrays, an unknown split) is one `error
 and exit status 2, before TensorFlow starts.
 """
 
-import argparse
 import io
 import json
 import os
@@ -44,8 +43,9 @@ import zipfile
 
 import numpy as np
 
+from finetune_lm import flags
 from finetune_lm.training import runs
-from finetune_lm.util.errors import UserError
+from finetune_lm.util.errors import UserError, run_command
 
 ID_COLUMNS = ("index", "id", "idx", "pairID", "guid")
 SPLIT_ALIASES = {"dev": "valid", "validation": "valid", "dev_matched": "valid",
@@ -57,10 +57,11 @@ WNLI_SOURCE = ("GLUE's download of WNLI (download_glue_data.py --tasks WNLI; "
                "https://gluebenchmark.com/tasks)")
 
 
+PROG = "python -m finetune_lm.predict"
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Bad input is one `error:` line and exit status 2.")
+    p = flags.parser(PROG, __doc__.split("\n")[0])
     p.add_argument("--run", type=str, default=None,
                    help="the run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
     p.add_argument("--input", type=str, default=None,
@@ -77,10 +78,8 @@ def build_parser():
     p.add_argument("--output", type=str, default=None, help="default: standard output")
     p.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
     p.add_argument("--logits", action="store_true", help="also write the logits")
-    p.add_argument("--params_dir", type=str, default="params/",
-                   help="where the vocabulary is, when the files the run recorded are gone")
-    p.add_argument("--encoder_path", type=str, default=None)
-    p.add_argument("--bpe_path", type=str, default=None)
+    flags.add_vocabulary(p, "where the vocabulary is, when the files the run recorded are "
+                            "gone")
     p.add_argument("--n_batch", type=int, default=None,
                    help="examples per tower (default: the run's; the run's --n_gpu towers "
                         "make a batch)")
@@ -523,15 +522,20 @@ def run_glue(args, plan):
     return {"files": files}
 
 
-def main(argv=None):
-    from finetune_lm.util.errors import run_command
-    args = build_parser().parse_args(argv)
+def _checked(fn, args):
+    """fn(args) before TensorFlow (run_command would load it): (result, None), or
+    (None, 2) after one `error:` line."""
     try:
-        plan = check(args)  # no TensorFlow yet
+        return fn(args), None
     except UserError as err:
         print("error: %s" % err, file=sys.stderr)
-        return 2
-    return run_command(lambda a: run(a, plan), args)
+        return None, 2
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    plan, status = _checked(check, args)  # bad input answers before TensorFlow loads
+    return status or run_command(lambda a: run(a, plan), args)
 
 
 if __name__ == "__main__":
