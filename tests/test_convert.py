@@ -5,52 +5,16 @@ the same folder taken directly as --params_dir / --init_from."""
 
 import json
 import os
-import shutil
 import struct
 
 import numpy as np
 import pytest
 
-from conftest import data_dir
-from finetune_lm import convert, hf, release, weights
-from finetune_lm.errors import UserError
-from finetune_lm.model import BLOCK_PARAMS
-
-C, N_POS, N_LAYER, N_VOCAB = 16, 24, 2, 40478
-
-
-def hf_folder(folder, prefix="", extra_rows=0, seed=0, tokenizer=True):
-    """A Hugging Face folder as OpenAIGPTModel saves it (attn.bias buffers and a tied
-    lm_head.weight included); returns it and the expected released arrays."""
-    from safetensors.numpy import save_file
-    rng = np.random.default_rng(seed)
-    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-    tokens, positions = r(N_VOCAB + extra_rows, C), r(N_POS, C)
-    t = {prefix + "tokens_embed.weight": tokens, prefix + "positions_embed.weight": positions,
-         "lm_head.weight": tokens.copy()}
-    released = [positions, tokens[:N_VOCAB]]
-    shapes = {"attn.c_attn.weight": (C, 3 * C), "attn.c_attn.bias": (3 * C,),
-              "attn.c_proj.weight": (C, C), "attn.c_proj.bias": (C,), "ln_1.weight": (C,),
-              "ln_1.bias": (C,), "mlp.c_fc.weight": (C, 4 * C), "mlp.c_fc.bias": (4 * C,),
-              "mlp.c_proj.weight": (4 * C, C), "mlp.c_proj.bias": (C,), "ln_2.weight": (C,),
-              "ln_2.bias": (C,)}
-    for i in range(N_LAYER):
-        t["%sh.%d.attn.bias" % (prefix, i)] = np.tril(np.ones((N_POS, N_POS), np.float32))[None, None]
-        for _, key in hf.BLOCK_KEYS:
-            a = r(*shapes[key])
-            t["%sh.%d.%s" % (prefix, i, key)] = a
-            released.append(a[None] if a.ndim == 2 else a)
-    os.makedirs(str(folder), exist_ok=True)
-    save_file(t, os.path.join(str(folder), "model.safetensors"), metadata={"format": "pt"})
-    with open(os.path.join(str(folder), "config.json"), "w") as f:
-        json.dump({"model_type": "openai-gpt", "n_embd": C, "n_layer": N_LAYER, "n_head": 2,
-                   "n_positions": N_POS, "vocab_size": N_VOCAB + extra_rows, "afn": "gelu"}, f)
-    if tokenizer:
-        gpt1 = data_dir("gpt1")
-        shutil.copyfile(os.path.join(gpt1, release.ENCODER_FILE), os.path.join(str(folder), "vocab.json"))
-        shutil.copyfile(os.path.join(gpt1, release.BPE_FILE), os.path.join(str(folder), "merges.txt"))
-    return str(folder), released
-
+from finetune_lm import convert
+from finetune_lm.lm import hf, release, weights
+from finetune_lm.model.variables import BLOCK_PARAMS
+from finetune_lm.util.errors import UserError
+from helpers import C, N_LAYER, N_VOCAB, data_dir, hf_folder
 
 def test_block_keys_follow_the_release_order():
     assert [name for name, _ in hf.BLOCK_KEYS] == list(BLOCK_PARAMS)
@@ -141,8 +105,9 @@ def test_errors_name_the_key(tmp_path, capsys):
 def test_hf_folder_as_params_dir(tmp_path, capsys):
     """train.py's, sample's and pretrain's loading path reads a Hugging Face folder as it
     reads its conversion."""
-    from finetune_lm import sample, train
-    from finetune_lm.hparams import HParams
+    from finetune_lm import train
+    from finetune_lm.lm.folder import init_arrays, load_params_dir
+    from finetune_lm.model.hparams import HParams
     src, released = hf_folder(tmp_path / "hf")
     out = str(tmp_path / "params")
     convert.from_hf(src, out, log=lambda s: None)
@@ -154,9 +119,8 @@ def test_hf_folder_as_params_dir(tmp_path, capsys):
     np.random.seed(0)
     b = weights.transfer_arrays(out, hp, N_LAYER)
     assert len(a) == 1 + 12 * N_LAYER and all(np.array_equal(x, y) for x, y in zip(a, b))
-    (x, hpx), (y, hpy) = (sample.load_params_dir(d, N_VOCAB) for d in (src, out))
+    (x, hpx), (y, hpy) = (load_params_dir(d, N_VOCAB) for d in (src, out))
     assert hpx == hpy and hpx.n_head == 2 and all(np.array_equal(p, q) for p, q in zip(x, y))
-    from finetune_lm.pretrain import init_arrays
     hp2 = hp.replace(n_special=0)
     assert all(np.array_equal(p, q) for p, q in zip(init_arrays(src, hp2, N_VOCAB),
                                                     init_arrays(out, hp2, N_VOCAB)))

@@ -13,10 +13,12 @@ import sys
 import numpy as np
 import pytest
 
-from finetune_lm import convert, export, predict, runs, weights
+from finetune_lm import convert, export, predict
+from finetune_lm.lm import weights
+from finetune_lm.training import runs
 from finetune_lm.tasks import get_task
 from finetune_lm.tasks.base import Split
-from test_predict import fake_run
+from helpers import fake_run, hf_folder
 
 EXAMPLES = {
     "rte": {"sentence1": ["A man is playing a guitar on stage.", "The cat sleeps."],
@@ -139,7 +141,6 @@ def test_saved_model_loads_without_the_package(tmp_path, task_name):
 
 def test_saved_model_of_pretrained_weights(tmp_path):
     import tensorflow as tf
-    from test_convert import hf_folder
     src, released = hf_folder(tmp_path / "hf")
     out = str(tmp_path / "sm")
     assert export.main(["--params_dir", src, "--to", "saved_model", out]) == 0

@@ -13,42 +13,13 @@ import joblib
 import numpy as np
 import pytest
 
-from conftest import ROOT, data_dir
-from finetune_lm import predict, runs
+from finetune_lm import predict
+from finetune_lm.training import runs
+from helpers import ROOT, data_dir, fake_run
 from finetune_lm.tasks import get_task
 
 TINY = ["--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32", "--n_head", "2",
         "--n_iter", "1", "--n_gpu", "2", "--n_batch", "4", "--no_xla", "--submit"]
-
-
-def fake_run(folder, task_name, n_ctx=48, n_embd=32, n_layer=1, n_head=2, seed=0,
-             data=None, n_ctx_flag=512, xla=False):
-    """A run folder as train.py --submit leaves it, with random parameters."""
-    from finetune_lm.corpus import sha256_of
-    gpt1 = data_dir("gpt1")
-    task = get_task(task_name)
-    enc, bpe = os.path.join(gpt1, "encoder_bpe_40000.json"), os.path.join(gpt1, "vocab_40000.bpe")
-    info = {"n_ctx": n_ctx, "n_vocab": 40478, "n_special": 3, "n_embd": n_embd,
-            "n_head": n_head, "n_layer": n_layer, "head": task.head, "n_seq": task.n_seq,
-            "n_out": task.n_out, "task": task.name, "version": 2, "afn": "gelu",
-            "clf_token": 40480, "soft_targets": task.soft_targets, "n_ctx_flag": n_ctx_flag,
-            "n_batch": 2, "n_gpu": 2, "xla": xla, "compute_dtype": "float32",
-            "label_names": list(task.label_names) if task.label_names else None,
-            "data_dir": str(data) if data else None, "encoder_path": enc, "bpe_path": bpe,
-            "vocab_sha256": {"encoder": sha256_of(enc), "bpe": sha256_of(bpe)}}
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for name, shape in runs.param_shapes(info):
-        scale = 0.5 if name.startswith("model/clf") else 0.02
-        a = rng.standard_normal(shape).astype(np.float32) * scale
-        if name.endswith("/g"):
-            a += 1
-        arrays.append(a)
-    os.makedirs(str(folder), exist_ok=True)
-    joblib.dump(arrays, os.path.join(str(folder), "best_params.jl"))
-    with open(os.path.join(str(folder), "model.json"), "w") as f:
-        json.dump(info, f)
-    return str(folder), arrays, info
 
 
 def head_lines(src, dst, n):
@@ -95,8 +66,10 @@ def test_model_json_records_what_predict_needs(rte_run):
 
 
 def test_dev_logits_equal_the_training_evaluation(rte_run, capsys):
-    from finetune_lm import loop, towers, train, weights
-    from finetune_lm.model import param_shapes
+    from finetune_lm import train
+    from finetune_lm.lm import weights
+    from finetune_lm.training import loop, towers
+    from finetune_lm.training.objectives import FineTuning
     tmp, argv = rte_run
     capsys.readouterr()
     out = tmp / "valid.tsv"
@@ -111,10 +84,12 @@ def test_dev_logits_equal_the_training_evaluation(rte_run, capsys):
     # The training code's evaluation of best_params.jl (the path train.py --submit takes).
     args = train.check_args(train.build_parser().parse_args(argv + TINY))
     hp, data = train.prepare(args, verbose=False)
-    state = towers.TrainState(towers.make_strategy(hp.n_gpu), hp,
+    objective = FineTuning(hp)
+    shapes = objective.param_shapes()
+    state = towers.TrainState(towers.make_strategy(hp.n_gpu), hp, shapes,
                               weights.load_params(str(tmp / "save" / "rte" / "best_params.jl"),
-                                                  param_shapes(hp)))
-    want, _ = loop.predict_split(towers.mgpu_predict(state), data["valid"], hp)
+                                                  shapes))
+    want, _ = loop.predict_split(towers.mgpu_predict(state, objective), data["valid"], hp)
     assert got.shape == (11, 2) and np.array_equal(got, want)  # bit for bit
     task = get_task("rte")
     acc = loop.scores(task, task.predictions(want), data["valid"].labels)["acc"]
