@@ -42,7 +42,7 @@ from finetune_lm import flags
 from finetune_lm.lm import hf
 from finetune_lm.lm import release
 from finetune_lm.training import runs
-from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.errors import UserError, check_first, run_command
 
 DIFFERENCES = """\
 ## What differs from the original (openai/finetune-transformer-lm)
@@ -341,24 +341,14 @@ def run(args, src):
                                      "tf.saved_model, signature serving_default"))
 
 
-def _checked(fn, args):
-    """fn(args) before TensorFlow (run_command would load it): (result, None), or
-    (None, 2) after one `error:` line."""
-    try:
-        return fn(args), None
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return None, 2
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     # load_source reads without TensorFlow: a bad run folder answers before it loads
     # (and --to hf never loads it).
-    src, status = _checked(load_source, args)
+    src, status = check_first(load_source, args)
     if status or args.to != "hf":
         return status or run_command(lambda a: run(a, src), args)
-    return _checked(lambda a: run(a, src), args)[1] or 0  # no TensorFlow at all
+    return check_first(lambda a: run(a, src), args)[1] or 0  # no TensorFlow at all
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ import numpy as np
 
 from finetune_lm import flags
 from finetune_lm.training import runs
-from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.errors import UserError, check_first, run_command
 
 ID_COLUMNS = ("index", "id", "idx", "pairID", "guid")
 SPLIT_ALIASES = {"dev": "valid", "validation": "valid", "dev_matched": "valid",
@@ -522,19 +522,9 @@ def run_glue(args, plan):
     return {"files": files}
 
 
-def _checked(fn, args):
-    """fn(args) before TensorFlow (run_command would load it): (result, None), or
-    (None, 2) after one `error:` line."""
-    try:
-        return fn(args), None
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return None, 2
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    plan, status = _checked(check, args)  # bad input answers before TensorFlow loads
+    plan, status = check_first(check, args)  # bad input answers before TensorFlow loads
     return status or run_command(lambda a: run(a, plan), args)
 
 
