@@ -110,6 +110,7 @@ print(json.dumps({"keys": sorted(out)}))
 """
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("task_name", ["rocstories", "rte", "mrpc"])
 def test_saved_model_loads_without_the_package(tmp_path, task_name):
     run, arrays, info = fake_run(tmp_path / "run", task_name, n_ctx=40)
@@ -185,6 +186,7 @@ def torch_python():
                 "them)" % TORCH_ENV)
 
 
+@pytest.mark.slow  # a subprocess with torch
 @pytest.mark.parametrize("task_name", ["rocstories", "rte", "mrpc"])
 def test_transformers_gives_the_same_logits(tmp_path, task_name):
     exe = torch_python()

@@ -52,6 +52,7 @@ def rte_run(tmp_path_factory):
     return tmp, argv
 
 
+@pytest.mark.slow  # a whole train.py run
 def test_model_json_records_what_predict_needs(rte_run):
     tmp, _ = rte_run
     info, best = runs.read_run(str(tmp / "save" / "rte"))
@@ -65,6 +66,7 @@ def test_model_json_records_what_predict_needs(rte_run):
                                                     if not k.startswith("_")}
 
 
+@pytest.mark.slow  # a whole train.py run
 def test_dev_logits_equal_the_training_evaluation(rte_run, capsys):
     from finetune_lm import train
     from finetune_lm.lm import weights
@@ -170,6 +172,7 @@ print("tensorflow imported" if "tensorflow" in sys.modules else "no tensorflow")
 """
 
 
+@pytest.mark.slow  # a subprocess
 def test_bad_input_is_one_error_line_before_tensorflow(tmp_path):
     run, arrays, info = fake_run(tmp_path / "rte", "rte")
     (tmp_path / "cols.tsv").write_text("sentence1\tsentence\nA.\tB.\n")
@@ -282,6 +285,7 @@ def glue_folders(root):
     return r
 
 
+@pytest.mark.slow  # subprocesses
 def test_glue_zip(tmp_path):
     glue = glue_folders(tmp_path / "glue")
     names = ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte"]
