@@ -14,6 +14,7 @@ setup(
         "ftfy>=6.0",
         "spacy>=3.0",
         "tqdm>=4.0",
+        "safetensors>=0.4",
     ],
     extras_require={
         "test": ["pytest>=7"],

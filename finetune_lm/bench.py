@@ -32,7 +32,7 @@ PROG = "python -m finetune_lm.bench"
 
 FIGURES = ("device", "cpu", "config", "first_step_s", "step_s", "tokens_per_s", "flops_per_step",
            "achieved_flops", "matmul_flops", "fraction_of_matmul", "peak_memory_bytes",
-           "peak_memory_train_bytes", "eval_examples_per_s", "loss")
+           "peak_memory_train_bytes", "eval_examples_per_s", "predict_n_ctx", "loss")
 
 
 def build_parser():
@@ -283,11 +283,17 @@ def run(args, out=print):
         predict = towers.mgpu_predict(state, objective, n_eval)
         X, M, Y = synthetic_batch(hp, n_eval, seed=2)
         predict(X, M, Y)
-        t0 = time.perf_counter()
-        predict(X, M, Y)
-        fig["eval_examples_per_s"] = n_eval / (time.perf_counter() - t0)
+        # Also what `python -m finetune_lm.predict` runs per batch: examples (K sequences
+        # each) per second at the task's n_ctx (predict_n_ctx), the median of 3 batches.
+        times_p = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            predict(X, M, Y)
+            times_p.append(time.perf_counter() - t0)
+        fig["eval_examples_per_s"] = n_eval / statistics.median(times_p)
     else:
         fig["eval_examples_per_s"] = float("nan")
+    fig["predict_n_ctx"] = hp.n_ctx
     fig["peak_memory_bytes"] = peak_memory(gpu)  # training and evaluation
 
     for name in FIGURES:

@@ -17,6 +17,7 @@ import sys
 from finetune_lm import flags
 from finetune_lm.data import task_download
 from finetune_lm.lm import release
+from finetune_lm.lm.hf import is_hf_dir
 from finetune_lm.lm.weights import WEIGHT_FILES, read_manifest
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.fetch import DEFAULT_TIMEOUT, RERUN, fetch, one_line, url_for
@@ -52,7 +53,7 @@ def missing_inputs(data_dir, data_source, params_dir, n_transfer, encoder_path, 
     """What a run lacks among its weights and vocabulary, as one message (None when
     nothing is missing); with the data missing too, the message says both. (Missing
     data alone is left to the task's loader, which names each file.)"""
-    needed = [] if n_transfer == -1 else list(WEIGHT_FILES)
+    needed = [] if n_transfer == -1 or is_hf_dir(params_dir) else list(WEIGHT_FILES)
     missing = [n for n in missing_files(params_dir, needed)]
     elsewhere = []
     for flag, path, name in (("--encoder_path", encoder_path, release.ENCODER_FILE),

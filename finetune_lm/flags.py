@@ -14,7 +14,7 @@ import math
 import os
 import sys
 
-from finetune_lm.lm import release
+from finetune_lm.lm import hf, release
 from finetune_lm.model.hparams import HParams
 from finetune_lm.util.errors import UserError
 
@@ -256,9 +256,10 @@ def check(args, names=("afn", "lr_schedule")):
 
 
 def vocabulary_paths(args):
-    """--encoder_path and --bpe_path, defaulting to the files in --params_dir."""
-    args.encoder_path = args.encoder_path or os.path.join(args.params_dir, release.ENCODER_FILE)
-    args.bpe_path = args.bpe_path or os.path.join(args.params_dir, release.BPE_FILE)
+    """--encoder_path and --bpe_path, defaulting to the files in --params_dir (a Hugging
+    Face folder's vocab.json / merges.txt)."""
+    args.encoder_path = args.encoder_path or hf.vocab_path(args.params_dir, release.ENCODER_FILE)
+    args.bpe_path = args.bpe_path or hf.vocab_path(args.params_dir, release.BPE_FILE)
     return args
 
 

@@ -26,7 +26,6 @@ import numpy as np
 from tqdm import tqdm
 
 from finetune_lm import flags
-from finetune_lm.lm import release
 from finetune_lm.sample import add_model_flags, load_model
 from finetune_lm.util.errors import UserError, run_command
 
@@ -61,9 +60,9 @@ def run(args, out=None):
     if not 1 <= stride < n_ctx:
         raise UserError("--stride %d: expected 1..%d (--n_ctx - 1: each window's first "
                         "token is context only)" % (stride, n_ctx - 1))
-    tokens = corpus.build(args.files, args.encoder_path or os.path.join(
-        args.params_dir, release.ENCODER_FILE), args.bpe_path or os.path.join(
-        args.params_dir, release.BPE_FILE), args.cache_dir, workers=args.workers or None)
+    flags.vocabulary_paths(args)  # a Hugging Face folder's vocab.json / merges.txt
+    tokens = corpus.build(args.files, args.encoder_path, args.bpe_path, args.cache_dir,
+                          workers=args.workers or None)
     scorer = Scorer(params, hp, n_ctx, args.n_batch)
     n_windows = sum(len(windows(e - s, n_ctx, stride)) for _, s, e in tokens.files)
     total, count = 0.0, 0

@@ -56,7 +56,8 @@ def build_parser():
                    help="output folder in the released format (default: "
                         "<save_dir>/<desc>/params/)")
     g.add_argument("--init_from", type=str, default=None,
-                   help="continue from a released-format folder (params/: the release)")
+                   help="continue from a released-format folder (params/: the release) or "
+                        "a Hugging Face GPT-1 folder (model.safetensors)")
     g.add_argument("--workers", type=int, default=0, help="encoding processes (0: one a core)")
     g.add_argument("--eval_every", type=int, default=0,
                    help="evaluate every N updates (0: at each epoch end only)")

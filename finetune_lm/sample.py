@@ -26,7 +26,6 @@ import os
 import sys
 
 from finetune_lm import flags
-from finetune_lm.lm import release
 from finetune_lm.lm.weights import read_shapes
 from finetune_lm.util.errors import UserError, run_command
 
@@ -36,7 +35,8 @@ PROG = "python -m finetune_lm.sample"
 def add_model_flags(p):
     """The weights the language-model tools read (sample, perplexity)."""
     g = flags.add_vocabulary(p, "a folder in the released format: the release, or the output "
-                                "of finetune_lm.pretrain (also where the vocabulary is read)")
+                                "of finetune_lm.pretrain (also where the vocabulary is read); or a "
+                                "Hugging Face GPT-1 folder (model.safetensors)")
     g.add_argument("--checkpoint", type=str, default=None,
                    help="a train.py best_params.jl instead of --params_dir's weights")
     flags.add_size(p, from_weights=True)
@@ -48,8 +48,8 @@ def load_model(args):
     from finetune_lm.data.text import TextEncoder  # TensorFlow and spaCy: only when run
     from finetune_lm.lm.folder import as_variables, load_checkpoint, load_params_dir
     flags.check(args, names=("afn",))
-    encoder = TextEncoder(args.encoder_path or os.path.join(args.params_dir, release.ENCODER_FILE),
-                          args.bpe_path or os.path.join(args.params_dir, release.BPE_FILE))
+    flags.vocabulary_paths(args)  # a Hugging Face folder's vocab.json / merges.txt
+    encoder = TextEncoder(args.encoder_path, args.bpe_path)
     n_vocab = len(encoder.encoder)
     sizes = dict(n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head, afn=args.afn)
     if args.checkpoint:

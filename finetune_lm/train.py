@@ -76,7 +76,8 @@ def build_parser():
     flags.add_devices(p)
     flags.add_vocabulary(p, "folder of the GPT-1 weights and vocabulary (python -m "
                             "finetune_lm.download), verified against the release's ids or "
-                            "the folder's own manifest.json")
+                            "the folder's own manifest.json; or a Hugging Face GPT-1 folder "
+                            "(model.safetensors, vocab.json, merges.txt)")
     return p
 
 

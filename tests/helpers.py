@@ -7,12 +7,15 @@ as ../shared/data does); tests that need it skip, naming the variable.
 """
 
 import csv
+import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
 
@@ -157,3 +160,74 @@ def roc_dense(X1, X2, X3, n_ctx, max_len, start, delimiter, clf_token, pos_offse
     enc = Encoded(tokens, offsets, 2, None, None, list(range(len(X1))))
     X, M, _ = enc.batch(np.arange(len(X1)), n_ctx, pos_offset)
     return X, M
+
+
+# -- #15: run folders and Hugging Face folders (test_predict, test_export, test_convert) --
+
+def fake_run(folder, task_name, n_ctx=48, n_embd=32, n_layer=1, n_head=2, seed=0,
+             data=None, n_ctx_flag=512, xla=False):
+    """A run folder as train.py --submit leaves it, with random parameters."""
+    from finetune_lm.data.text import vocabulary_sha256 as sha256_of
+    from finetune_lm.tasks import get_task
+    from finetune_lm.training import runs
+    gpt1 = data_dir("gpt1")
+    task = get_task(task_name)
+    enc, bpe = os.path.join(gpt1, "encoder_bpe_40000.json"), os.path.join(gpt1, "vocab_40000.bpe")
+    info = {"n_ctx": n_ctx, "n_vocab": 40478, "n_special": 3, "n_embd": n_embd,
+            "n_head": n_head, "n_layer": n_layer, "head": task.head, "n_seq": task.n_seq,
+            "n_out": task.n_out, "task": task.name, "version": 2, "afn": "gelu",
+            "clf_token": 40480, "soft_targets": task.soft_targets, "n_ctx_flag": n_ctx_flag,
+            "n_batch": 2, "n_gpu": 2, "xla": xla, "compute_dtype": "float32",
+            "label_names": list(task.label_names) if task.label_names else None,
+            "data_dir": str(data) if data else None, "encoder_path": enc, "bpe_path": bpe,
+            "vocab_sha256": {"encoder": sha256_of(enc), "bpe": sha256_of(bpe)}}
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for name, shape in runs.param_shapes(info):
+        scale = 0.5 if name.startswith("model/clf") else 0.02
+        a = rng.standard_normal(shape).astype(np.float32) * scale
+        if name.endswith("/g"):
+            a += 1
+        arrays.append(a)
+    os.makedirs(str(folder), exist_ok=True)
+    joblib.dump(arrays, os.path.join(str(folder), "best_params.jl"))
+    with open(os.path.join(str(folder), "model.json"), "w") as f:
+        json.dump(info, f)
+    return str(folder), arrays, info
+
+
+C, N_POS, N_LAYER, N_VOCAB = 16, 24, 2, 40478
+
+
+def hf_folder(folder, prefix="", extra_rows=0, seed=0, tokenizer=True):
+    """A Hugging Face folder as OpenAIGPTModel saves it (attn.bias buffers and a tied
+    lm_head.weight included); returns it and the expected released arrays."""
+    from safetensors.numpy import save_file
+    from finetune_lm.lm import hf, release
+    rng = np.random.default_rng(seed)
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    tokens, positions = r(N_VOCAB + extra_rows, C), r(N_POS, C)
+    t = {prefix + "tokens_embed.weight": tokens, prefix + "positions_embed.weight": positions,
+         "lm_head.weight": tokens.copy()}
+    released = [positions, tokens[:N_VOCAB]]
+    shapes = {"attn.c_attn.weight": (C, 3 * C), "attn.c_attn.bias": (3 * C,),
+              "attn.c_proj.weight": (C, C), "attn.c_proj.bias": (C,), "ln_1.weight": (C,),
+              "ln_1.bias": (C,), "mlp.c_fc.weight": (C, 4 * C), "mlp.c_fc.bias": (4 * C,),
+              "mlp.c_proj.weight": (4 * C, C), "mlp.c_proj.bias": (C,), "ln_2.weight": (C,),
+              "ln_2.bias": (C,)}
+    for i in range(N_LAYER):
+        t["%sh.%d.attn.bias" % (prefix, i)] = np.tril(np.ones((N_POS, N_POS), np.float32))[None, None]
+        for _, key in hf.BLOCK_KEYS:
+            a = r(*shapes[key])
+            t["%sh.%d.%s" % (prefix, i, key)] = a
+            released.append(a[None] if a.ndim == 2 else a)
+    os.makedirs(str(folder), exist_ok=True)
+    save_file(t, os.path.join(str(folder), "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(str(folder), "config.json"), "w") as f:
+        json.dump({"model_type": "openai-gpt", "n_embd": C, "n_layer": N_LAYER, "n_head": 2,
+                   "n_positions": N_POS, "vocab_size": N_VOCAB + extra_rows, "afn": "gelu"}, f)
+    if tokenizer:
+        gpt1 = data_dir("gpt1")
+        shutil.copyfile(os.path.join(gpt1, release.ENCODER_FILE), os.path.join(str(folder), "vocab.json"))
+        shutil.copyfile(os.path.join(gpt1, release.BPE_FILE), os.path.join(str(folder), "merges.txt"))
+    return str(folder), released

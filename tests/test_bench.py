@@ -23,7 +23,7 @@ TINY = ["--n_layer", "2", "--n_embd", "32", "--n_head", "4", "--n_vocab", "100",
 
 NUMERIC = ("first_step_s", "step_s", "tokens_per_s", "flops_per_step", "achieved_flops",
            "matmul_flops", "fraction_of_matmul", "peak_memory_bytes", "peak_memory_train_bytes",
-           "eval_examples_per_s",
+           "eval_examples_per_s", "predict_n_ctx",
            "loss")
 
 

@@ -47,3 +47,6 @@ def git_blob_id(path, chunk=1 << 22):
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
+
+# A folder that is not the release lists its files here (lm/weights.py reads it).
+MANIFEST = "manifest.json"

@@ -18,7 +18,7 @@ import sys
 import joblib
 import numpy as np
 
-from finetune_lm.lm import release
+from finetune_lm.lm import hf, release
 from finetune_lm.model.variables import BLOCK_PARAMS, param_shapes
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import sha256_file
@@ -33,7 +33,21 @@ def released_names(n_layer=release.N_LAYER):
     return names
 
 
+_HF = {}  # realpath of a Hugging Face folder -> what hf.read_hf read, until load_shards
+
+
+def _read_hf(params_dir):
+    """hf.read_hf of a Hugging Face folder, read once for read_shapes and load_shards."""
+    key = os.path.realpath(params_dir)
+    if key not in _HF:
+        _HF.clear()
+        _HF[key] = hf.read_hf(params_dir)
+    return _HF[key]
+
+
 def read_shapes(params_dir):
+    if hf.is_hf_dir(params_dir):  # a Hugging Face folder: its arrays in the released order
+        return [list(a.shape) for a in _read_hf(params_dir)["arrays"]]
     path = os.path.join(params_dir, release.SHAPES_FILE)
     try:
         with open(path) as f:
@@ -72,7 +86,7 @@ def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
                                            expected[name]))
 
 
-MANIFEST = "manifest.json"
+MANIFEST = release.MANIFEST
 MANIFEST_FORMAT = '{"files": {name: {"bytes": n, "sha256": hex}}}'
 WEIGHT_FILES = [release.SHAPES_FILE] + list(release.SHARD_FILES)
 UNVERIFIED_FLAG = "--unverified_weights"
@@ -126,6 +140,8 @@ def read_manifest(params_dir):
 
 def missing_weights(params_dir):
     """Weight files (params_shapes.json and the 10 shards) absent from `params_dir`."""
+    if hf.is_hf_dir(params_dir):
+        return []
     return [n for n in WEIGHT_FILES if not os.path.isfile(os.path.join(params_dir, n))]
 
 
@@ -165,6 +181,14 @@ def verify_params_dir(params_dir, n_transfer, unverified=False, out=None):
     if os.path.exists(params_dir) and not os.path.isdir(params_dir):
         raise UserError("--params_dir %s is a file; expected the folder of the weights"
                         % params_dir)
+    if hf.is_hf_dir(params_dir):
+        out = sys.stderr if out is None else out
+        print("note: the weights are read from the Hugging Face checkpoint %s: not verified "
+              "against the release (`python -m finetune_lm.convert from-hf %s --out DIR` "
+              "writes the released format and checks it against the release's ids)"
+              % (os.path.join(params_dir, hf.SAFETENSORS), params_dir), file=out)
+        out.flush()
+        return "hf"
     missing = missing_weights(params_dir)
     if missing:
         raise UserError("%s is incomplete, missing %s: run `%s --dest %s` (about 466 MB)"
@@ -198,6 +222,12 @@ def load_shards(params_dir, shapes, blob_ids=release.BLOB_IDS):
     manifest; a shard verify_params_dir already checked (or accepted unverified) and
     unchanged since is not hashed again. blob_ids None skips the checks (stand-ins).
     """
+    if hf.is_hf_dir(params_dir):
+        arrays = _read_hf(params_dir)["arrays"]
+        _HF.clear()
+        if [list(a.shape) for a in arrays] != [list(s) for s in shapes]:
+            raise UserError("%s: the arrays' shapes are not %s" % (params_dir, shapes))
+        return arrays
     missing = [n for n in release.SHARD_FILES if not os.path.isfile(os.path.join(params_dir, n))]
     if missing:
         raise UserError("%s lacks %s: run `%s --dest %s` (about 466 MB)"
@@ -281,6 +311,9 @@ def manifest_model(params_dir):
     """The "model" entry (n_head, afn, ...) of the folder's manifest.json, if any (the
     folders finetune_lm.pretrain writes carry one; the release has no manifest)."""
     path = os.path.join(params_dir, MANIFEST)
+    if hf.is_hf_dir(params_dir):  # a Hugging Face folder: its config.json
+        config = hf.read_config(params_dir)
+        return {k: config[k] for k in ("n_head", "afn") if k in config}
     if not os.path.isfile(path):
         return {}
     try:
@@ -296,7 +329,8 @@ def folder_sizes(params_dir):
     positions) and n_vocab (token rows) from params_shapes.json; n_head and afn from
     its manifest.json's "model" (None for the release, whose heads are GPT-1's 12)."""
     shapes = read_shapes(params_dir)
-    where = os.path.join(params_dir, release.SHAPES_FILE)
+    where = (os.path.join(params_dir, hf.SAFETENSORS) if hf.is_hf_dir(params_dir)
+             else os.path.join(params_dir, release.SHAPES_FILE))
     if len(shapes) < 2 or (len(shapes) - 2) % 12 or any(len(s) != 2 for s in shapes[:2]):
         raise UserError("%s has %d arrays: expected positions, tokens and 12 per layer"
                         % (where, len(shapes)))

@@ -8,11 +8,13 @@ training examples in file order and on the valid split; best_params.jl replaced 
 strictly better main metric on the valid split.
 """
 
+import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
+from finetune_lm.data.text import vocabulary_sha256
 from finetune_lm.training.checkpoint import rng_state, save_params, set_rng_state
 from finetune_lm.training.loop import (ResultLogger, batches_ahead, evaluate, iter_batches,
                                        scalar_summary, shuffled)
@@ -21,11 +23,30 @@ from finetune_lm.util.files import atomic_write_json
 OUT_OF_FIRST_EPOCH_EVALS = (1000, 2000, 4000, 8000, 16000, 32000)
 
 
-def model_info(task, hp):
-    """model.json beside best_params.jl: the sizes the arrays need (n_ctx is the data's)."""
-    return {"n_ctx": hp.n_ctx, "n_vocab": hp.n_vocab, "n_special": hp.n_special,
+MODEL_JSON_VERSION = 2
+
+
+def model_info(task, hp, args=None):
+    """model.json beside best_params.jl (and the log's first line): the sizes the arrays
+    need (n_ctx is the data's) and, in version 2, what predict and export need besides
+    (training/runs.py reads it). args: the run's flags as a dict (args_dict)."""
+    info = {"n_ctx": hp.n_ctx, "n_vocab": hp.n_vocab, "n_special": hp.n_special,
             "n_embd": hp.n_embd, "n_head": hp.n_head, "n_layer": hp.n_layer,
             "head": hp.head, "n_seq": hp.n_seq, "n_out": hp.n_out, "task": task.name}
+    if args is None:
+        return info
+    info.update({
+        "version": MODEL_JSON_VERSION, "afn": hp.afn, "clf_token": hp.clf_token,
+        "soft_targets": hp.soft_targets, "n_ctx_flag": args.get("n_ctx"),
+        "n_batch": hp.n_batch, "n_gpu": hp.n_gpu, "xla": bool(hp.xla),
+        "compute_dtype": hp.compute_dtype,
+        "label_names": list(task.label_names) if task.label_names else None,
+        "data_dir": os.path.abspath(args["data_dir"]),
+        "encoder_path": os.path.abspath(args["encoder_path"]),
+        "bpe_path": os.path.abspath(args["bpe_path"]),
+        "vocab_sha256": {"encoder": vocabulary_sha256(args["encoder_path"]),
+                         "bpe": vocabulary_sha256(args["bpe_path"])}})
+    return info
 
 
 class FineTuneJob:
@@ -41,6 +62,7 @@ class FineTuneJob:
         self.submit = args["submit"]
         self.best = task.main_metric.low
         self.order, self.n_updates = None, 0
+        self.model = model_info(task, hp, args)
         if meta is not None:
             self.n_updates, self.best = meta["n_updates"], meta["best"]
             self.order = None if meta["order"] is None else np.asarray(meta["order"], np.int64)
@@ -50,7 +72,7 @@ class FineTuneJob:
             # The effective n_ctx (fixed by the data) is in the log's first line, and in
             # model.json beside best_params.jl, so the arrays load without guessing it.
             self.logger = ResultLogger(paths["log"], write=chief, **args,
-                                       model=model_info(task, hp), inputs=inputs or {},
+                                       model=self.model, inputs=inputs or {},
                                        submissions=sorted(paths["submissions"].values()) if self.submit else [])
             self.save_best()
         self.writer = tf.summary.create_file_writer(paths["tensorboard"]) if chief else None
@@ -62,7 +84,7 @@ class FineTuneJob:
     def save_best(self):
         if self.chief and self.submit:
             save_params(self.paths["best"], self.state.get_params())
-            atomic_write_json(self.paths["model"], model_info(self.task, self.hp))
+            atomic_write_json(self.paths["model"], self.model)
 
     def batches(self, epoch, first_batch):
         tr = self.data["train"]

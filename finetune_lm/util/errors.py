@@ -9,6 +9,16 @@ class UserError(Exception):
     """A problem with the user's files or flags; the message names it and what was expected."""
 
 
+def check_first(check, args):
+    """check(args) before TensorFlow (run_command would load it): (its result, None),
+    or (None, 2) after one `error:` line. A command's cheap checks, then run_command."""
+    try:
+        return check(args), None
+    except UserError as err:
+        print("error: %s" % err, file=sys.stderr)
+        return None, 2
+
+
 def run_command(run, args, interrupted=None):
     """A command's main: TensorFlow kept quiet, then run(args). A UserError is one
     `error:` line and exit status 2; so is an OSError while writing (a full disk: every

@@ -1,0 +1,355 @@
+"""Export a fine-tuned run (or pre-trained weights) for Hugging Face transformers or as a
+TensorFlow SavedModel.
+
+    python -m finetune_lm.export --run save/<desc> --to hf OUT
+    python -m finetune_lm.export --run save/<desc> --to saved_model OUT
+    python -m finetune_lm.export --params_dir params/ --to hf OUT
+
+hf: a folder that transformers 4.x loads with `from_pretrained` and no flags:
+config.json (model type openai-gpt; vocab_size counts the three special tokens of a
+run; n_positions the run's n_ctx; afn gelu, transformers' tanh GELU as the
+original's), model.safetensors (metadata {"format": "pt"}, keys with the
+`transformer.` prefix, written with safetensors.numpy), the tokenizer files (the
+release's vocabulary as vocab.json and merges.txt, `_start_`, `_delimiter_`,
+`_classify_` registered as special tokens with the model's ids), and README.md. A
+multiple-choice head (ROCStories, RACE) is OpenAIGPTDoubleHeadsModel's
+multiple_choice_head.summary (clf/w transposed, clf/b; summary_type cls_index: pass
+the `_classify_` positions as mc_token_ids). The one-sequence head (classification,
+entailment) and the similarity head (two orders summed before the linear layer) have
+no transformers class (OpenAIGPTDoubleHeadsModel fixes num_labels to 1;
+OpenAIGPTForSequenceClassification has no bias): the transformer is exported
+(OpenAIGPTLMHeadModel) and the head written beside it as clf_head.safetensors, the
+README giving the arithmetic. Pre-trained weights: OpenAIGPTLMHeadModel.
+
+saved_model: tf.saved_model with a serving_default signature over token ids: a run
+takes `tokens` int32 [B, K, T] and `mask` float32 [B, K, T] (T <= n_ctx; positions
+are built inside; tokens where the mask is 0 are padding) and returns `logits` and
+`probabilities` [B, n_logits]; pre-trained weights take `tokens` int32 [B, T] and
+return the next-token `logits` and `probabilities` [B, T, vocabulary]. The vocabulary
+files and labels.json (task, label names, special token ids) are assets. It loads
+with tf.saved_model.load (or TF Serving) without this package.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+from finetune_lm import flags
+from finetune_lm.lm import hf
+from finetune_lm.lm import release
+from finetune_lm.training import runs
+from finetune_lm.util.errors import UserError, check_first, run_command
+
+DIFFERENCES = """\
+## What differs from the original (openai/finetune-transformer-lm)
+
+- Tokenizer: transformers' OpenAIGPTTokenizer (the slow one; with ftfy and spacy
+  installed) lower-cases the text before spaCy tokenizes it; the original (and
+  finetune_lm) lower-cases each spaCy token after. spaCy splits a few texts differently
+  by case: 5 of the 11,226 ROCStories texts get other ids. `AutoTokenizer` gives the
+  fast tokenizer (BERT's pre-tokenizer instead of spaCy): 1,886 of the 11,226 differ
+  (both measured with transformers 4.57). Use `OpenAIGPTTokenizer.from_pretrained`, or,
+  for exactly the training ids, encode with finetune_lm and pass the ids. The special
+  tokens get the model's ids either way.
+- LM head: transformers' lm_head scores the token rows only (vocab_size rows, the
+  special tokens included); the original's softmax also covered the position rows of
+  its one embedding matrix. The classifier does not read the LM head.
+- The attention mask is -1e4 in transformers, -1e9 in the original: after the softmax
+  both are exactly 0 in float32.
+"""
+
+
+PROG = "python -m finetune_lm.export"
+
+
+def build_parser():
+    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p.add_argument("--run", type=str, default=None,
+                   help="a run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
+    p.add_argument("--params_dir", type=str, default=None,
+                   help="pre-trained weights in the released format instead of a run")
+    p.add_argument("--unverified_weights", action="store_true",
+                   help="with --params_dir: load weights that are not the release unchecked")
+    p.add_argument("--to", choices=("hf", "saved_model"), required=True)
+    p.add_argument("out", help="the folder to write (replaced if it exists)")
+    p.add_argument("--encoder_path", type=str, default=None,
+                   help="default: the run's vocabulary, else <params_dir>'s")
+    p.add_argument("--bpe_path", type=str, default=None)
+    return p
+
+
+# -- what is exported ---------------------------------------------------------------------
+
+def load_source(args):
+    """{"kind": "run" | "params", arrays, sizes, vocabulary paths, task} without TensorFlow."""
+    if (args.run is None) == (args.params_dir is None):
+        raise UserError("expected one of --run save/<desc> and --params_dir FOLDER")
+    if args.run is not None:
+        from finetune_lm.tasks import get_task
+        info, best = runs.read_run(args.run)
+        task = get_task(info["task"])
+        encoder_path, bpe_path = runs.vocabulary(info, "params/", args.encoder_path,
+                                                 args.bpe_path)
+        return {"kind": "run", "info": info, "task": task, "arrays": runs.load_arrays(info, best),
+                "vocab": (encoder_path, bpe_path)}
+    from finetune_lm.lm.weights import manifest_model
+    from finetune_lm.lm.weights import load_shards, read_shapes, verify_params_dir
+    verify_params_dir(args.params_dir, 0, args.unverified_weights)
+    shapes = read_shapes(args.params_dir)
+    if len(shapes) < 14 or (len(shapes) - 2) % 12:
+        raise UserError("%s: %d arrays; expected positions, tokens and 12 per layer"
+                        % (args.params_dir, len(shapes)))
+    arrays = load_shards(args.params_dir, shapes)
+    model = manifest_model(args.params_dir)
+    paths = []
+    for flag, given, name in (("--encoder_path", args.encoder_path, release.ENCODER_FILE),
+                              ("--bpe_path", args.bpe_path, release.BPE_FILE)):
+        path = given or hf.vocab_path(args.params_dir, name)
+        if not os.path.isfile(path):
+            raise UserError("the vocabulary file %s is not there: pass %s" % (path, flag))
+        paths.append(path)
+    n_embd = shapes[1][1]
+    info = {"n_vocab": shapes[1][0], "n_special": 0, "n_ctx": shapes[0][0], "n_embd": n_embd,
+            "n_layer": (len(shapes) - 2) // 12, "n_head": int(model.get("n_head", 12)),
+            "afn": model.get("afn", "gelu")}
+    we = np.concatenate([arrays[1], arrays[0]], 0)
+    return {"kind": "params", "info": info, "task": None, "arrays": [we] + arrays[2:],
+            "vocab": tuple(paths)}
+
+
+def _replace_dir(out):
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError("%s is a file; expected a folder to write" % out)
+    parent = os.path.dirname(os.path.normpath(out)) or "."
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(dir=parent, prefix=".%s.tmp-" % os.path.basename(os.path.normpath(out)))
+
+
+def _finish(tmp, out):
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.rename(tmp, out)
+
+
+# -- Hugging Face -------------------------------------------------------------------------
+
+def export_hf(src, out):
+    info, task, arrays = src["info"], src["task"], src["arrays"]
+    n_layer, c = info["n_layer"], info["n_embd"]
+    n_rows = info["n_vocab"] + info["n_special"]
+    tensors = hf.hf_tensors(arrays[0], arrays[1:1 + 12 * n_layer], n_rows, n_layer)
+    specials = None
+    extra = {}
+    num_labels = id2label = None
+    architecture = "OpenAIGPTLMHeadModel"
+    head_note = ""
+    if src["kind"] == "run":
+        from finetune_lm.data.text import SPECIAL_TOKENS
+        specials = [(name, info["n_vocab"] + i) for i, name in enumerate(SPECIAL_TOKENS)]
+        w, b = arrays[-2], arrays[-1]
+        names = runs.class_names(task, info)
+        extra["finetune_lm"] = {
+            "task": task.name, "head": info["head"], "n_seq": info["n_seq"],
+            "n_out": info["n_out"], "labels": names, "special_tokens": dict(specials),
+            "clf_token": info.get("clf_token", info["n_vocab"] + 2),
+            "n_ctx_flag": info.get("n_ctx_flag", 512)}
+        if info["head"] == "choice":
+            architecture = "OpenAIGPTDoubleHeadsModel"
+            tensors["multiple_choice_head.summary.weight"] = np.ascontiguousarray(w.T)
+            tensors["multiple_choice_head.summary.bias"] = np.ascontiguousarray(b)
+            num_labels = 1
+            head_note = HEAD_DOUBLE
+        else:
+            # transformers has no class for these: OpenAIGPTDoubleHeadsModel sets
+            # num_labels = 1 in its constructor, OpenAIGPTForSequenceClassification's
+            # score layer has no bias. The transformer, and the head beside it.
+            hf.save_tensors(os.path.join(out, hf.HEAD_FILE),
+                            {"weight": np.ascontiguousarray(w.T), "bias": np.ascontiguousarray(b)})
+            template = HEAD_PAIR if info["head"] == "pair_sum" else HEAD_LINEAR
+            head_note = template % {"n": int(b.shape[0]), "labels": ", ".join(names),
+                                    "file": hf.HEAD_FILE, "c": c,
+                                    "stsb": "\nSTS-B's score is the expected class, "
+                                            "`sum_k k * softmax(logits)_k`."
+                                            if task.soft_targets else ""}
+    hf.save_tensors(os.path.join(out, hf.SAFETENSORS), tensors)
+    config = hf.gpt_config(n_rows, int(arrays[0].shape[0]) - n_rows, c, n_layer,
+                           info["n_head"], info.get("afn", "gelu"), architecture,
+                           num_labels, id2label, extra)
+    with open(os.path.join(out, hf.CONFIG), "w") as f:
+        json.dump(config, f, indent=1)
+    hf.write_tokenizer(out, *src["vocab"], specials=specials)
+    title = ("a GPT-1 fine-tuned on %s by finetune_lm" % task.display if task
+             else "GPT-1 weights exported by finetune_lm")
+    with open(os.path.join(out, "README.md"), "w") as f:
+        f.write("# %s\n\n%s: %d layers, width %d, %d heads, n_positions %d, vocab_size %d%s.\n\n"
+                "%s\n%s" % (title, architecture, n_layer, c, info["n_head"],
+                            config["n_positions"], n_rows,
+                            " (the release's 40478 and `_start_`, `_delimiter_`, `_classify_`)"
+                            if specials else "", head_note, DIFFERENCES))
+    return config
+
+
+HEAD_DOUBLE = """\
+## The task head
+
+`multiple_choice_head.summary` is the run's classifier (`clf/w` transposed, `clf/b`),
+read at the `_classify_` token of each sequence: pass its position as `mc_token_ids`.
+Inputs are the ids finetune_lm's task transformation makes, one sequence per option:
+`_start_ context _delimiter_ option _classify_`. `mc_logits` [B, K] holds one score per
+option; the prediction is the argmax over the options.
+
+```python
+from transformers import OpenAIGPTDoubleHeadsModel
+model = OpenAIGPTDoubleHeadsModel.from_pretrained(folder).eval()
+out = model(input_ids=ids, mc_token_ids=clf_positions)   # ids [B, K, T], positions [B, K]
+logits = out.mc_logits                                    # [B, K]
+```
+"""
+
+HEAD_LINEAR = """\
+## The task head (not a transformers class): %(file)s
+
+transformers has no class computing this head: OpenAIGPTDoubleHeadsModel fixes
+num_labels to 1, OpenAIGPTForSequenceClassification's layer has no bias. It reads the
+hidden state at the `_classify_` token of `_start_ text _classify_` (classification) or
+`_start_ premise _delimiter_ hypothesis _classify_` (entailment) and applies one linear
+layer:
+
+    h = hidden_states[clf]                               # [%(c)d], OpenAIGPTModel's last layer
+    logits = weight @ h + bias                           # weight [%(n)d, %(c)d], bias [%(n)d]
+
+with `weight`, `bias` from %(file)s (safetensors), classes %(labels)s.
+"""
+
+HEAD_PAIR = """\
+## The task head (not a transformers class): %(file)s
+
+The similarity head reads both orders of a pair, `_start_ A _delimiter_ B _classify_`
+and `_start_ B _delimiter_ A _classify_`, through the transformer, adds the two hidden
+states at their `_classify_` tokens, and applies one linear layer:
+
+    h = h_AB[clf_AB] + h_BA[clf_BA]                      # [%(c)d]
+    logits = weight @ h + bias                           # weight [%(n)d, %(c)d], bias [%(n)d]
+
+with `weight`, `bias` from %(file)s (safetensors), classes %(labels)s.%(stsb)s
+"""
+
+
+# -- SavedModel ---------------------------------------------------------------------------
+
+def export_saved_model(src, out):
+    import tensorflow as tf
+    from finetune_lm.model.heads import HEADS
+    from finetune_lm.model.hparams import HParams
+    from finetune_lm.model.transformer import lm_logits, transformer
+    from finetune_lm.training.objectives import FineTuning
+    info, task, arrays = src["info"], src["task"], src["arrays"]
+    run = src["kind"] == "run"
+    hp = HParams(n_vocab=info["n_vocab"], n_special=info["n_special"], n_ctx=info["n_ctx"],
+                 n_embd=info["n_embd"], n_head=info["n_head"], n_layer=info["n_layer"],
+                 embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0,
+                 afn=info.get("afn", "gelu"),
+                 clf_token=info.get("clf_token", info["n_vocab"] + 2),
+                 head=info.get("head", "choice"), n_seq=info.get("n_seq", 1),
+                 n_out=info.get("n_out", 1))
+    names = list(FineTuning(hp).param_shapes())[:len(arrays)]
+    labels = {"task": task.name if run else None,
+              "head": info.get("head") if run else "lm",
+              "labels": runs.class_names(task, info) if run else None,
+              "n_ctx": hp.n_ctx, "n_vocab": hp.n_vocab,
+              "special_tokens": ({"_start_": hp.n_vocab, "_delimiter_": hp.n_vocab + 1,
+                                  "_classify_": hp.n_vocab + 2} if run else {}),
+              "inputs": ("tokens int32 [B, %d, T], mask float32 [B, %d, T], T <= %d"
+                         % (hp.n_seq, hp.n_seq, hp.n_ctx) if run else
+                         "tokens int32 [B, T], T <= %d" % hp.n_ctx)}
+    asset_dir = tempfile.mkdtemp()
+    labels_path = os.path.join(asset_dir, "labels.json")
+    with open(labels_path, "w") as f:
+        json.dump(labels, f, indent=1)
+    pos0 = hp.n_vocab + hp.n_special
+
+    class Exported(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.params = {n.replace("/", "__"): tf.Variable(np.asarray(a, np.float32), name=n,
+                                                             trainable=False)
+                           for n, a in zip(names, arrays)}
+            self.encoder_file = tf.saved_model.Asset(src["vocab"][0])
+            self.bpe_file = tf.saved_model.Asset(src["vocab"][1])
+            self.labels_file = tf.saved_model.Asset(labels_path)
+
+        def _p(self):
+            return {n.replace("__", "/"): v for n, v in self.params.items()}
+
+        def _check_len(self, t):
+            return tf.debugging.assert_less_equal(
+                t, hp.n_ctx, message="inputs longer than the model's n_ctx (%d)" % hp.n_ctx)
+
+        if run:
+            @tf.function(input_signature=[
+                tf.TensorSpec([None, hp.n_seq, None], tf.int32, name="tokens"),
+                tf.TensorSpec([None, hp.n_seq, None], tf.float32, name="mask")])
+            def serve(self, tokens, mask):
+                t = tf.shape(tokens)[2]
+                with tf.control_dependencies([self._check_len(t)]):
+                    tokens = tokens * tf.cast(mask > 0, tf.int32)
+                tokens = tf.pad(tokens, [[0, 0], [0, 0], [0, hp.n_ctx - t]])
+                X = tf.stack([tokens, tf.broadcast_to(pos0 + tf.range(hp.n_ctx),
+                                                      tf.shape(tokens))], -1)
+                X = tf.reshape(X, [-1, hp.n_ctx, 2])
+                p = self._p()
+                h, _ = transformer(p, X, hp)
+                logits = HEADS[hp.head](p, h, X, hp, None)
+                return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+        else:
+            @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="tokens")])
+            def serve(self, tokens):
+                t = tf.shape(tokens)[1]
+                with tf.control_dependencies([self._check_len(t)]):
+                    pos = tf.broadcast_to(pos0 + tf.range(t), tf.shape(tokens))
+                X = tf.stack([tokens, pos], -1)
+                p = self._p()
+                h, we = transformer(p, X, hp)
+                logits = lm_logits(h, we[:hp.n_vocab], hp)
+                return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+    module = Exported()
+    tf.saved_model.save(module, out, signatures={"serving_default": module.serve})
+    shutil.rmtree(asset_dir, ignore_errors=True)
+    return labels
+
+
+def run(args, src):
+    tmp = _replace_dir(args.out)
+    try:
+        if args.to == "hf":
+            export_hf(src, tmp)
+        else:
+            export_saved_model(src, tmp)
+        _finish(tmp, args.out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    what = ("run %s (%s)" % (args.run, src["task"].name) if src["kind"] == "run"
+            else "weights %s" % args.params_dir)
+    print("export: %s to %s (%s)" % (what, args.out, "Hugging Face transformers: "
+                                     "from_pretrained" if args.to == "hf" else
+                                     "tf.saved_model, signature serving_default"))
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # load_source reads without TensorFlow: a bad run folder answers before it loads
+    # (and --to hf never loads it).
+    src, status = check_first(load_source, args)
+    if status or args.to != "hf":
+        return status or run_command(lambda a: run(a, src), args)
+    return check_first(lambda a: run(a, src), args)[1] or 0  # no TensorFlow at all
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,532 @@
+"""Predict with a fine-tuned run on new text, or on any split of its task's files.
+
+    python -m finetune_lm.predict --run save/<desc> --input texts.tsv [--output out.tsv]
+    python -m finetune_lm.predict --run save/<desc> --split valid
+    python -m finetune_lm.predict --glue_zip glue.zip --runs save/cola save/sst2 ... \
+        --wnli_dir glue_data/WNLI
+
+`--run` is the run's folder (best_params.jl and model.json, which train.py --submit
+writes). `--input FILE` (`-`: standard input) is a TSV whose header names the task's
+fields (CoLA, SST-2: `sentence`; MNLI, SNLI, SciTail: `premise`, `hypothesis`; QNLI:
+`question`, `sentence`; RTE, MRPC, STS-B: `sentence1`, `sentence2`; QQP: `question1`,
+`question2`; RACE: `article`, `question`, `option0` .. `option3`; ROCStories: `story`,
+`ending1`, `ending2`), or JSON lines with those keys; a column or key `index`, `id`,
+`idx`, `pairID` or `guid` is copied to the output as the example's id. `--split NAME`
+reads that split of the task's own files (`--data_dir`, default the run's), and, for a
+labelled split, also prints the task's metrics (to stdout when --output is a file, else
+to stderr).
+
+Output (`--output`, default standard output): one line per example, in input order:
+the id (when the input has one), the prediction as the task's submission writes it
+(a label, an STS-B score, an option index), the probability of each class or option
+(`p_<name>`), and with --logits the logits (`logit_<name>`, exact decimal repr), as
+TSV with a header (default) or JSON lines (`--format jsonl`). Nothing else goes to
+stdout; the progress bars and the one line counting the examples cut to fit go to
+stderr.
+
+The inputs are encoded, transformed and cut as in training: the task's transformation
+at the run's --n_ctx; an example whose sequences then exceed the model's context (the
+longest input of the run's data) is transformed again at that context. Batches run on
+the run's towers and devices (--n_gpu, --n_batch), so the dev split's logits are those
+the training run's own evaluation computed.
+
+Bad input (a missing field column, an empty input, a run folder without best_params.jl
+or model.json, sizes that do not fit the arrays, an unknown split) is one `error:` line
+and exit status 2, before TensorFlow starts.
+"""
+
+import io
+import json
+import os
+import sys
+import zipfile
+
+import numpy as np
+
+from finetune_lm import flags
+from finetune_lm.training import runs
+from finetune_lm.util.errors import UserError, check_first, run_command
+
+ID_COLUMNS = ("index", "id", "idx", "pairID", "guid")
+SPLIT_ALIASES = {"dev": "valid", "validation": "valid", "dev_matched": "valid",
+                 "dev_mismatched": "valid_mm", "test_matched": "test",
+                 "test_mismatched": "test_mm", "diagnostic": "ax"}
+GLUE_FILES = ("CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv", "MNLI-m.tsv",
+              "MNLI-mm.tsv", "QNLI.tsv", "RTE.tsv", "WNLI.tsv", "AX.tsv")
+WNLI_SOURCE = ("GLUE's download of WNLI (download_glue_data.py --tasks WNLI; "
+               "https://gluebenchmark.com/tasks)")
+
+
+PROG = "python -m finetune_lm.predict"
+
+
+def build_parser():
+    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p.add_argument("--run", type=str, default=None,
+                   help="the run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
+    p.add_argument("--input", type=str, default=None,
+                   help="TSV with a header naming the task's fields, or JSON lines; - for "
+                        "standard input")
+    p.add_argument("--input_format", choices=("auto", "tsv", "jsonl"), default="auto",
+                   help="auto: JSON lines when the input starts with {")
+    p.add_argument("--split", type=str, default=None,
+                   help="a split of the task's own files instead (train, valid, test, "
+                        "valid_mm, test_mm, ax; dev = valid)")
+    p.add_argument("--data_dir", type=str, default=None,
+                   help="the task's files for --split (default: the run's, else "
+                        "datasets/<task folder>)")
+    p.add_argument("--output", type=str, default=None, help="default: standard output")
+    p.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
+    p.add_argument("--logits", action="store_true", help="also write the logits")
+    flags.add_vocabulary(p, "where the vocabulary is, when the files the run recorded are "
+                            "gone")
+    p.add_argument("--n_batch", type=int, default=None,
+                   help="examples per tower (default: the run's; the run's --n_gpu towers "
+                        "make a batch)")
+    p.add_argument("--cpu_devices", type=int, default=0,
+                   help="split the CPU into N logical devices for the towers")
+    p.add_argument("--xla", dest="xla", action="store_true", default=None,
+                   help="compile with XLA (default: as the run did)")
+    p.add_argument("--no_xla", dest="xla", action="store_false")
+    p.add_argument("--glue_zip", type=str, default=None,
+                   help="write the GLUE server's upload (every task's test predictions) "
+                        "to this zip, from --runs")
+    p.add_argument("--runs", nargs="+", default=None,
+                   help="with --glue_zip: one run folder per GLUE task")
+    p.add_argument("--glue_dir", type=str, default=None,
+                   help="with --glue_zip: GLUE's download (one folder per task); default: "
+                        "each run's own data folder")
+    p.add_argument("--wnli_dir", type=str, default=None,
+                   help="with --glue_zip: GLUE's WNLI folder (train.tsv, test.tsv); WNLI.tsv "
+                        "is its training set's majority class (default: <glue_dir>/WNLI)")
+    return p
+
+
+# -- reading the examples ------------------------------------------------------------------
+
+def _expected(task):
+    return ", ".join(task.fields)
+
+
+def read_input(path, task, fmt="auto"):
+    """A Split of the examples in `path` (`-`: stdin), and the name of its id column
+    (None when it has none)."""
+    from finetune_lm.tasks.base import Split
+    where = "standard input" if path == "-" else path
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        if os.path.isdir(path) or not os.path.isfile(path):
+            raise UserError("--input %s: %s; expected a TSV or JSON-lines file"
+                            % (path, "a folder" if os.path.isdir(path) else "no such file"))
+        try:
+            with open(path, encoding="utf-8", newline="") as f:
+                text = f.read()
+        except UnicodeDecodeError as err:
+            raise UserError("%s is not UTF-8 (byte %d)" % (path, err.start)) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise UserError("%s is empty: expected %s" % (where, _layout(task)))
+    if fmt == "jsonl" or (fmt == "auto" and text.lstrip().startswith("{")):
+        texts, ids, id_name = _read_jsonl(text, where, task)
+    else:
+        texts, ids, id_name = _read_tsv(text, where, task)
+    if not ids:
+        raise UserError("%s holds no examples: expected %s" % (where, _layout(task)))
+    return Split(texts=texts, labels=None, index=ids, source=where), id_name
+
+
+def _layout(task):
+    return ("a TSV header naming the fields %s (and optionally an id column: %s), then one "
+            "example a line; or JSON lines with those keys" % (_expected(task),
+                                                               ", ".join(ID_COLUMNS)))
+
+
+def _read_tsv(text, where, task):
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    header = [h.strip() for h in lines[0].rstrip("\r").split("\t")]
+    missing = [f for f in task.fields if f not in header]
+    if missing:
+        raise UserError("%s, line 1: the header (%s) has no column %s; the task %s expects "
+                        "the columns %s (and optionally an id column: %s)"
+                        % (where, ", ".join(header), ", ".join(repr(m) for m in missing),
+                           task.name, _expected(task), ", ".join(ID_COLUMNS)))
+    col = {f: header.index(f) for f in task.fields}
+    id_name = next((c for c in ID_COLUMNS if c in header), None)
+    if id_name:
+        col[id_name] = header.index(id_name)
+    need = max(col.values()) + 1
+    texts = {f: [] for f in task.fields}
+    ids = []
+    for lineno, line in enumerate(lines[1:], start=2):
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) < need:
+            raise UserError("%s, line %d: %d fields, expected %d (%s)"
+                            % (where, lineno, len(fields), need, ", ".join(header)))
+        for f in task.fields:
+            texts[f].append(fields[col[f]].strip())
+        ids.append(fields[col[id_name]].strip() if id_name else len(ids))
+    return texts, ids, id_name
+
+
+def _read_jsonl(text, where, task):
+    from finetune_lm.tasks.base import check_keys
+    texts = {f: [] for f in task.fields}
+    ids, id_name = [], None
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        at = "%s, line %d" % (where, lineno)
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            raise UserError("%s: not JSON (%s); expected one JSON object a line with keys %s"
+                            % (at, err, _expected(task))) from None
+        check_keys(row, task.fields, at)
+        for f in task.fields:
+            if not isinstance(row[f], str):
+                raise UserError("%s: %s is %s; expected a string" % (at, f, json.dumps(row[f])))
+            texts[f].append(row[f].strip())
+        if not ids:
+            id_name = next((c for c in ID_COLUMNS if c in row), None)
+        ids.append(row.get(id_name, len(ids)) if id_name else len(ids))
+    return texts, ids, id_name
+
+
+def load_split(task, data_dir, name):
+    """One split of the task's own files (train, valid, test, ...)."""
+    name = SPLIT_ALIASES.get(name, name)
+    splits = task.load(data_dir)
+    if name not in splits:
+        raise UserError("--split %s: %s has no such split; expected one of %s"
+                        % (name, task.name, ", ".join(splits)))
+    if len(splits[name]) == 0:
+        raise UserError("--split %s of %s (%s) is empty" % (name, task.name, data_dir))
+    return name, splits[name]
+
+
+# -- encoding -----------------------------------------------------------------------------
+
+def encode(task, split, info, encoder_path, bpe_path):
+    """(inputs.Encoded, number of examples cut to fit): the task's transformation at the
+    run's --n_ctx flag, again at the model's n_ctx where that is exceeded."""
+    from finetune_lm.data.inputs import Encoded, flatten, encode_texts
+    from finetune_lm.data.text import load_encoder
+    n_vocab = len(load_encoder(encoder_path))
+    if n_vocab != info["n_vocab"]:
+        raise UserError("%s has %d entries; the run's vocabulary (%s) has %d"
+                        % (encoder_path, n_vocab, info["_path"], info["n_vocab"]))
+    specials = (n_vocab, n_vocab + 1, n_vocab + 2)
+    unique = {}
+    for f in task.fields:
+        for text in split.texts[f]:
+            unique.setdefault(text, len(unique))
+    ids = encode_texts(list(unique), encoder_path, bpe_path, desc="encoding")
+    n_ctx, flag = info["n_ctx"], info.get("n_ctx_flag", 512)
+    sequences, cut = [], 0
+    for i in range(len(split)):
+        ex = {f: ids[unique[split.texts[f][i]]] for f in task.fields}
+        seqs = task.transform(ex, specials, flag)
+        if max(len(s) for s in seqs) > n_ctx:
+            seqs = task.transform(ex, specials, n_ctx)
+        full = task.transform(ex, specials, 1 << 30)
+        if [len(s) for s in seqs] != [len(s) for s in full]:
+            cut += 1
+        sequences.extend(seqs)
+    tokens, offsets = flatten(sequences)
+    labels = split.labels
+    targets = None if labels is None else task.target_array(labels)
+    return Encoded(tokens.astype(np.int32), offsets, task.n_seq, labels, targets, split.index,
+                   split.groups), cut
+
+
+# -- the model ----------------------------------------------------------------------------
+
+class _State:
+    """What towers.mgpu_predict reads of a TrainState: the parameters (no Adam slots)."""
+
+    def __init__(self, strategy, hp, shapes, arrays):
+        import collections
+        import tensorflow as tf
+        self.strategy, self.hp = strategy, hp
+        with strategy.scope():
+            self.params = collections.OrderedDict(
+                (name, tf.Variable(np.asarray(a, np.float32).reshape(shape), name=name,
+                                   trainable=False))
+                for (name, shape), a in zip(shapes.items(), arrays))
+
+
+_SPLIT_DONE = []
+
+
+def make_predictor(info, arrays, n_batch=None, xla=None, cpu_devices=0):
+    """(predict, hp): towers.mgpu_predict over the run's parameters."""
+    import tensorflow as tf
+    from finetune_lm.training import towers
+    from finetune_lm.training.objectives import FineTuning
+    if cpu_devices and cpu_devices > 1 and not _SPLIT_DONE:
+        try:
+            towers.split_cpu(cpu_devices)
+        except RuntimeError:
+            pass  # already split in this process
+        _SPLIT_DONE.append(cpu_devices)
+    tf.config.experimental.enable_op_determinism()
+    changes = {}
+    if n_batch:
+        changes["n_batch"] = n_batch
+    if xla is not None:
+        changes["xla"] = xla
+    hp = runs.hparams(info, **changes)
+    strategy = towers.make_strategy(hp.n_gpu)
+    objective = FineTuning(hp)
+    state = _State(strategy, hp, objective.param_shapes(), arrays)
+    return towers.mgpu_predict(state, objective), hp
+
+
+def predict_logits(info, arrays, enc, **kwargs):
+    from finetune_lm.training import loop
+    predict, hp = make_predictor(info, arrays, **kwargs)
+    logits, _ = loop.predict_split(predict, enc, hp, desc="predict")
+    return logits
+
+
+# -- output -------------------------------------------------------------------------------
+
+def _num(x):
+    return repr(float(x))
+
+
+def format_rows(task, info, logits, index, id_name, fmt="tsv", with_logits=False):
+    """The output's lines (TSV with its header, or JSON lines)."""
+    names = runs.class_names(task, info)
+    preds = task.predictions(logits)
+    strings = task.prediction_strings(preds)
+    probs = runs.softmax(logits)
+    lines = []
+    if fmt == "tsv":
+        header = ([id_name] if id_name else []) + ["prediction"] + ["p_" + n for n in names]
+        if with_logits:
+            header += ["logit_" + n for n in names]
+        lines.append("\t".join(header))
+        for i in range(len(strings)):
+            row = ([str(index[i])] if id_name else []) + [strings[i]]
+            row += ["%.6f" % p for p in probs[i]]
+            if with_logits:
+                row += [_num(x) for x in logits[i]]
+            lines.append("\t".join(row))
+    else:
+        numeric = np.issubdtype(np.asarray(preds).dtype, np.floating)
+        for i in range(len(strings)):
+            row = {id_name: index[i]} if id_name else {}
+            row["prediction"] = float(strings[i]) if numeric else strings[i]
+            row["probabilities"] = {n: round(float(p), 6) for n, p in zip(names, probs[i])}
+            if with_logits:
+                row["logits"] = {n: float(x) for n, x in zip(names, logits[i])}
+            lines.append(json.dumps(row))
+    return lines
+
+
+def _write(path, lines):
+    text = "".join(line + "\n" for line in lines)
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        from finetune_lm.util.files import atomic_write
+        atomic_write(path, text)
+
+
+# -- the command --------------------------------------------------------------------------
+
+def check(args):
+    """Everything that can be checked before TensorFlow starts; returns the plan."""
+    from finetune_lm.tasks import get_task
+    if args.glue_zip or args.runs:
+        return check_glue(args)
+    if not args.run:
+        raise UserError("--run is required: the run's folder, save_dir/<desc>/ (or --glue_zip "
+                        "with --runs)")
+    if (args.input is None) == (args.split is None):
+        raise UserError("expected one of --input FILE (or - for standard input) and --split "
+                        "NAME")
+    if args.n_batch is not None and args.n_batch < 1:
+        raise UserError("--n_batch %d: expected a positive integer" % args.n_batch)
+    info, best = runs.read_run(args.run)
+    task = get_task(info["task"])
+    encoder_path, bpe_path = runs.vocabulary(info, args.params_dir, args.encoder_path,
+                                             args.bpe_path)
+    if args.input is not None:
+        split, id_name = read_input(args.input, task, args.input_format)
+        name = None
+    else:
+        data_dir = runs.data_dir(info, task, args.data_dir)
+        name, split = load_split(task, data_dir, args.split)
+        id_name = "index"
+    arrays = runs.load_arrays(info, best)
+    return {"info": info, "task": task, "arrays": arrays, "split": split, "name": name,
+            "id_name": id_name, "vocab": (encoder_path, bpe_path)}
+
+
+def run(args, plan):
+    from finetune_lm.training import analysis
+    from finetune_lm.training import loop
+    if "glue" in plan:
+        return run_glue(args, plan)
+    info, task, split = plan["info"], plan["task"], plan["split"]
+    enc, cut = encode(task, split, info, *plan["vocab"])
+    if cut:
+        print("predict: %d of %d examples were cut to fit (the run's --n_ctx %d, model n_ctx %d)"
+              % (cut, len(split), info.get("n_ctx_flag", 512), info["n_ctx"]), file=sys.stderr)
+    logits = predict_logits(info, plan["arrays"], enc, n_batch=args.n_batch, xla=args.xla,
+                            cpu_devices=args.cpu_devices)
+    _write(args.output, format_rows(task, info, logits, split.index, plan["id_name"],
+                                    args.format, args.logits))
+    result = {"logits": logits, "cut": cut}
+    if split.labels is not None and plan["name"]:
+        scores = loop.scores(task, task.predictions(logits), split.labels, split.groups)
+        to_stdout = args.output not in (None, "-")
+        analysis.report(task, {plan["name"]: scores},
+                        out=print if to_stdout else (lambda s: print(s, file=sys.stderr)))
+        result["scores"] = scores
+    return result
+
+
+# -- the GLUE server's upload --------------------------------------------------------------
+
+def _glue_tasks():
+    from finetune_lm.tasks import all_tasks
+    from finetune_lm.tasks.glue import TASKS
+    return [all_tasks()[t.name] for t in TASKS]
+
+
+def read_wnli(wnli_dir):
+    """(majority label, its count, training examples, test index) of GLUE's WNLI."""
+    from finetune_lm.tasks.base import read_tsv
+    from finetune_lm.tasks.glue import _column
+    rows = read_tsv(os.path.join(wnli_dir, "train.tsv"), "WNLI train.tsv", WNLI_SOURCE, n_header=0)
+    if len(rows) < 2:
+        raise UserError("%s has no examples: expected GLUE's WNLI train.tsv, from %s"
+                        % (os.path.join(wnli_dir, "train.tsv"), WNLI_SOURCE))
+    path = os.path.join(wnli_dir, "train.tsv")
+    label = _column(rows[0][1], "label", path, "WNLI train.tsv")
+    counts = {}
+    for lineno, fields in rows[1:]:
+        if len(fields) <= label:
+            raise UserError("%s, line %d: %d fields, expected at least %d"
+                            % (path, lineno, len(fields), label + 1))
+        counts[fields[label].strip()] = counts.get(fields[label].strip(), 0) + 1
+    majority = max(sorted(counts), key=lambda k: counts[k])
+    test_path = os.path.join(wnli_dir, "test.tsv")
+    test = read_tsv(test_path, "WNLI test.tsv", WNLI_SOURCE, n_header=0)
+    if len(test) < 2:
+        raise UserError("%s has no examples: expected GLUE's WNLI test.tsv, from %s"
+                        % (test_path, WNLI_SOURCE))
+    col = _column(test[0][1], "index", test_path, "WNLI test.tsv")
+    index = [fields[col].strip() for _, fields in test[1:]]
+    return majority, counts[majority], sum(counts.values()), index
+
+
+def check_glue(args):
+    from finetune_lm.tasks import get_task
+    if not (args.glue_zip and args.runs):
+        raise UserError("--glue_zip OUT.zip and --runs RUN... go together (one run folder per "
+                        "GLUE task)")
+    if args.input or args.split or args.run:
+        raise UserError("--glue_zip predicts each run's test files: drop --input, --split, --run")
+    glue = _glue_tasks()
+    by_task = {}
+    for run_dir in args.runs:
+        info, best = runs.read_run(run_dir)
+        task = get_task(info["task"])
+        if task.name not in [t.name for t in glue]:
+            raise UserError("--runs %s is a run of %s, not of a GLUE task (%s)"
+                            % (run_dir, task.name, ", ".join(t.name for t in glue)))
+        if task.name in by_task:
+            raise UserError("--runs: two runs of %s (%s and %s); expected one per task"
+                            % (task.name, by_task[task.name][0], run_dir))
+        by_task[task.name] = (run_dir, info, best)
+    missing = [t for t in glue if t.name not in by_task]
+    if missing:
+        raise UserError("no run for %s: the GLUE server takes every task's file (%s); pass "
+                        "one --runs folder per task"
+                        % (", ".join("%s (%s)" % (t.display, t.name) for t in missing),
+                           ", ".join(GLUE_FILES)))
+    wnli_dir = args.wnli_dir or (os.path.join(args.glue_dir, "WNLI") if args.glue_dir else None)
+    if not wnli_dir or not os.path.isdir(wnli_dir):
+        raise UserError("no WNLI: %s; WNLI.tsv is filled with the majority class of WNLI's "
+                        "training set, read from --wnli_dir (GLUE's WNLI folder: train.tsv, "
+                        "test.tsv, from %s)"
+                        % ("--wnli_dir %s is not a folder" % wnli_dir if wnli_dir
+                           else "pass --wnli_dir or --glue_dir", WNLI_SOURCE))
+    wnli = read_wnli(wnli_dir)
+    jobs = []
+    for task in glue:
+        run_dir, info, best = by_task[task.name]
+        data_dir = (os.path.join(args.glue_dir, task.folder) if args.glue_dir
+                    else runs.data_dir(info, task))
+        splits = task.load(data_dir)
+        for sub in task.submissions:
+            if sub.split not in splits:
+                raise UserError("no %s: %s has no %s split (%s)%s"
+                                % (sub.filename, data_dir, sub.split, task.name,
+                                   "; GLUE's diagnostic/diagnostic.tsv beside MNLI/ gives it"
+                                   if sub.split == "ax" else ""))
+        vocab = runs.vocabulary(info, args.params_dir, args.encoder_path, args.bpe_path)
+        jobs.append({"task": task, "run": run_dir, "info": info, "best": best,
+                     "splits": {s.split: splits[s.split] for s in task.submissions},
+                     "vocab": vocab})
+    for job in jobs:  # sizes against arrays before any prediction
+        job["arrays"] = runs.load_arrays(job["info"], job["best"])
+    return {"glue": jobs, "wnli": wnli, "wnli_dir": wnli_dir}
+
+
+def run_glue(args, plan):
+    files = {}
+    for job in plan["glue"]:
+        task, info = job["task"], job["info"]
+        predictor = None
+        for sub in task.submissions:
+            split = job["splits"][sub.split]
+            enc, cut = encode(task, split, info, *job["vocab"])
+            if cut:
+                print("predict: %s: %d of %d examples were cut to fit" % (sub.filename, cut,
+                                                                         len(split)),
+                      file=sys.stderr)
+            if predictor is None:
+                predictor = make_predictor(info, job["arrays"], n_batch=args.n_batch,
+                                           xla=args.xla, cpu_devices=args.cpu_devices)
+            from finetune_lm.training import loop
+            logits, _ = loop.predict_split(predictor[0], enc, predictor[1],
+                                           desc="predict %s" % sub.filename)
+            strings = task.prediction_strings(task.predictions(logits))
+            files[sub.filename] = "index\tprediction\n" + "".join(
+                "%s\t%s\n" % (i, p) for i, p in zip(split.index, strings))
+            print("predict: %s: %d predictions of %s (run %s)"
+                  % (sub.filename, len(strings), sub.split, job["run"]), file=sys.stderr)
+    majority, count, total, index = plan["wnli"]
+    files["WNLI.tsv"] = "index\tprediction\n" + "".join("%s\t%s\n" % (i, majority) for i in index)
+    print("predict: WNLI.tsv: the majority class of WNLI's training set (%s, %d of %d "
+          "examples in %s) for its %d test pairs; the paper did not report WNLI"
+          % (majority, count, total, plan["wnli_dir"], len(index)), file=sys.stderr)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in GLUE_FILES:
+            z.writestr(name, files[name])
+    from finetune_lm.util.files import atomic_open
+    with atomic_open(args.glue_zip, "wb") as f:
+        f.write(buf.getvalue())
+    print("predict: wrote %s (%s)" % (args.glue_zip, ", ".join(GLUE_FILES)), file=sys.stderr)
+    return {"files": files}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    plan, status = check_first(check, args)  # bad input answers before TensorFlow loads
+    return status or run_command(lambda a: run(a, plan), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
