@@ -61,6 +61,10 @@ def build_parser():
     p.add_argument("--n_batch_eval", type=int, default=None,
                    help="evaluation batch (default: n_batch * n_gpu)")
     p.add_argument("--seed", type=int, default=42, help="seed of the weights and the inputs")
+    p.add_argument("--bf16_xla", action="store_true",
+                   help="--compute_dtype bfloat16 on a CPU with bfloat16 instructions: keep XLA "
+                        "(default: the plain graph, whose oneDNN bfloat16 matmuls are 1.5-1.7x "
+                        "the float32 XLA step there; XLA's bfloat16 dots are not faster)")
     return p
 
 
@@ -192,6 +196,24 @@ def best_matmul(device, dtype, sizes, reps=3):
     return measure, n, [(m[0], m[1]) for m in measured]
 
 
+BF16_EXTENSIONS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_bf16(path="/proc/cpuinfo"):
+    """True where /proc/cpuinfo names bfloat16 instructions (avx512_bf16, amx_bf16)."""
+    ext = cpu_info(path).partition("vector extensions: ")[2].split()
+    return any(x in ext for x in BF16_EXTENSIONS)
+
+
+def plain_bf16(args, gpu):
+    """--compute_dtype bfloat16 on a CPU with bfloat16 instructions runs the plain graph
+    (unless --bf16_xla): XLA:CPU runs its dots through Eigen, without those instructions,
+    no faster than float32; the plain graph's MatMul takes oneDNN's avx512_bf16/AMX
+    kernels (docs/performance.md, issue #17)."""
+    return (not gpu and args.xla and getattr(args, "compute_dtype", "float32") == "bfloat16"
+            and not getattr(args, "bf16_xla", False) and cpu_has_bf16())
+
+
 def peak_memory(gpu):
     """Peak bytes: the GPU allocator's peak, or the process's peak RSS on CPU."""
     if gpu:
@@ -223,7 +245,7 @@ def configure(args):
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     if not gpu:
         towers.split_cpu(args.cpu_devices)
-    if args.xla:
+    if args.xla and not plain_bf16(args, gpu):
         malloc.map_large_blocks()  # as train.py does
     return gpu
 
@@ -236,6 +258,8 @@ def run(args, out=print):
     from finetune_lm.training.objectives import FineTuning
 
     hp = make_hparams(args)
+    if plain_bf16(args, gpu):
+        hp = hp.replace(xla=False)
     n = hp.n_batch_train
     objective = FineTuning(hp)
     strategy = towers.make_strategy(hp.n_gpu)

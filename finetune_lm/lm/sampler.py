@@ -11,6 +11,11 @@ import re
 import numpy as np
 import tensorflow as tf
 
+try:  # XLA's DynamicUpdateSlice (compiled programs only)
+    from tensorflow.compiler.tf2xla.python.xla import dynamic_update_slice as xla_dynamic_update_slice
+except ImportError:
+    xla_dynamic_update_slice = None
+
 from finetune_lm.model.rng import stateless_fold_in, stateless_uniform
 from finetune_lm.model.transformer import lm_logits, past_shape, transformer
 
@@ -69,8 +74,8 @@ class Sampler:
         self.n_samples, self.n_prompt, self.length = n_samples, n_prompt, length
         self.pick = dict(temperature=temperature, top_k=top_k, top_p=top_p)
         self.return_logits = return_logits
-        self._fn = tf.function(self._sample, autograph=False,
-                               jit_compile=bool(hp.xla if xla is None else xla))
+        self._xla = bool(hp.xla if xla is None else xla)
+        self._fn = tf.function(self._sample, autograph=False, jit_compile=self._xla)
 
     @property
     def tracing_count(self):
@@ -98,8 +103,13 @@ class Sampler:
             pos = Tc + i  # the position of `tok`, the newest token
             x = tf.stack([tok, tf.fill([B], pos0 + pos)], axis=1)[:, None]  # [B, 1, 2]
             h, we, present = transformer(self.params, x, hp, past=cache, past_len=pos)
-            slot = tf.reshape(tf.equal(tf.range(n_buf), pos), [1, 1, 1, 1, n_buf, 1])
-            cache = tf.where(slot, present, cache)
+            if self._xla and xla_dynamic_update_slice is not None:
+                # The new position's keys and values written in place: the same values as
+                # the select below, which read and wrote the whole cache every step.
+                cache = xla_dynamic_update_slice(cache, present, [0, 0, 0, 0, pos, 0])
+            else:
+                slot = tf.reshape(tf.equal(tf.range(n_buf), pos), [1, 1, 1, 1, n_buf, 1])
+                cache = tf.where(slot, present, cache)
             logits = self._logits(h, we)
             tok = choose(logits, seed, i + 1, **self.pick)
             if self.return_logits:
