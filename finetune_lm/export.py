@@ -172,7 +172,7 @@ def export_hf(src, out):
             template = HEAD_PAIR if info["head"] == "pair_sum" else HEAD_LINEAR
             head_note = template % {"n": int(b.shape[0]), "labels": ", ".join(names),
                                     "file": hf.HEAD_FILE, "c": c,
-                                    "stsb": "\nSTS-B's score is the expected class, "
+                                    "soft": "\nSTS-B's score is the expected class, "
                                             "`sum_k k * softmax(logits)_k`."
                                             if task.soft_targets else ""}
     hf.save_tensors(os.path.join(out, hf.SAFETENSORS), tensors)
@@ -235,7 +235,7 @@ states at their `_classify_` tokens, and applies one linear layer:
     h = h_AB[clf_AB] + h_BA[clf_BA]                      # [%(c)d]
     logits = weight @ h + bias                           # weight [%(n)d, %(c)d], bias [%(n)d]
 
-with `weight`, `bias` from %(file)s (safetensors), classes %(labels)s.%(stsb)s
+with `weight`, `bias` from %(file)s (safetensors), classes %(labels)s.%(soft)s
 """
 
 

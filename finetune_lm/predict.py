@@ -44,17 +44,12 @@ import zipfile
 import numpy as np
 
 from finetune_lm import flags
+from finetune_lm.tasks import (FILE_SPLITS, UPLOAD_FILES, WNLI_SOURCE, glue_tasks,
+                               read_wnli)
 from finetune_lm.training import runs
 from finetune_lm.util.errors import UserError, check_first, run_command
 
 ID_COLUMNS = ("index", "id", "idx", "pairID", "guid")
-SPLIT_ALIASES = {"dev": "valid", "validation": "valid", "dev_matched": "valid",
-                 "dev_mismatched": "valid_mm", "test_matched": "test",
-                 "test_mismatched": "test_mm", "diagnostic": "ax"}
-GLUE_FILES = ("CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv", "MNLI-m.tsv",
-              "MNLI-mm.tsv", "QNLI.tsv", "RTE.tsv", "WNLI.tsv", "AX.tsv")
-WNLI_SOURCE = ("GLUE's download of WNLI (download_glue_data.py --tasks WNLI; "
-               "https://gluebenchmark.com/tasks)")
 
 
 PROG = "python -m finetune_lm.predict"
@@ -198,7 +193,7 @@ def _read_jsonl(text, where, task):
 
 def load_split(task, data_dir, name):
     """One split of the task's own files (train, valid, test, ...)."""
-    name = SPLIT_ALIASES.get(name, name)
+    name = FILE_SPLITS.get(name, name)
     splits = task.load(data_dir)
     if name not in splits:
         raise UserError("--split %s: %s has no such split; expected one of %s"
@@ -396,39 +391,6 @@ def run(args, plan):
 
 # -- the GLUE server's upload --------------------------------------------------------------
 
-def _glue_tasks():
-    from finetune_lm.tasks import all_tasks
-    from finetune_lm.tasks.glue import TASKS
-    return [all_tasks()[t.name] for t in TASKS]
-
-
-def read_wnli(wnli_dir):
-    """(majority label, its count, training examples, test index) of GLUE's WNLI."""
-    from finetune_lm.tasks.base import read_tsv
-    from finetune_lm.tasks.glue import _column
-    rows = read_tsv(os.path.join(wnli_dir, "train.tsv"), "WNLI train.tsv", WNLI_SOURCE, n_header=0)
-    if len(rows) < 2:
-        raise UserError("%s has no examples: expected GLUE's WNLI train.tsv, from %s"
-                        % (os.path.join(wnli_dir, "train.tsv"), WNLI_SOURCE))
-    path = os.path.join(wnli_dir, "train.tsv")
-    label = _column(rows[0][1], "label", path, "WNLI train.tsv")
-    counts = {}
-    for lineno, fields in rows[1:]:
-        if len(fields) <= label:
-            raise UserError("%s, line %d: %d fields, expected at least %d"
-                            % (path, lineno, len(fields), label + 1))
-        counts[fields[label].strip()] = counts.get(fields[label].strip(), 0) + 1
-    majority = max(sorted(counts), key=lambda k: counts[k])
-    test_path = os.path.join(wnli_dir, "test.tsv")
-    test = read_tsv(test_path, "WNLI test.tsv", WNLI_SOURCE, n_header=0)
-    if len(test) < 2:
-        raise UserError("%s has no examples: expected GLUE's WNLI test.tsv, from %s"
-                        % (test_path, WNLI_SOURCE))
-    col = _column(test[0][1], "index", test_path, "WNLI test.tsv")
-    index = [fields[col].strip() for _, fields in test[1:]]
-    return majority, counts[majority], sum(counts.values()), index
-
-
 def check_glue(args):
     from finetune_lm.tasks import get_task
     if not (args.glue_zip and args.runs):
@@ -436,7 +398,7 @@ def check_glue(args):
                         "GLUE task)")
     if args.input or args.split or args.run:
         raise UserError("--glue_zip predicts each run's test files: drop --input, --split, --run")
-    glue = _glue_tasks()
+    glue = glue_tasks()
     by_task = {}
     for run_dir in args.runs:
         info, best = runs.read_run(run_dir)
@@ -453,7 +415,7 @@ def check_glue(args):
         raise UserError("no run for %s: the GLUE server takes every task's file (%s); pass "
                         "one --runs folder per task"
                         % (", ".join("%s (%s)" % (t.display, t.name) for t in missing),
-                           ", ".join(GLUE_FILES)))
+                           ", ".join(UPLOAD_FILES)))
     wnli_dir = args.wnli_dir or (os.path.join(args.glue_dir, "WNLI") if args.glue_dir else None)
     if not wnli_dir or not os.path.isdir(wnli_dir):
         raise UserError("no WNLI: %s; WNLI.tsv is filled with the majority class of WNLI's "
@@ -470,10 +432,8 @@ def check_glue(args):
         splits = task.load(data_dir)
         for sub in task.submissions:
             if sub.split not in splits:
-                raise UserError("no %s: %s has no %s split (%s)%s"
-                                % (sub.filename, data_dir, sub.split, task.name,
-                                   "; GLUE's diagnostic/diagnostic.tsv beside MNLI/ gives it"
-                                   if sub.split == "ax" else ""))
+                raise UserError("no %s: %s has no %s split (%s): expected %s"
+                                % (sub.filename, data_dir, sub.split, task.name, task.source))
         vocab = runs.vocabulary(info, args.params_dir, args.encoder_path, args.bpe_path)
         jobs.append({"task": task, "run": run_dir, "info": info, "best": best,
                      "splits": {s.split: splits[s.split] for s in task.submissions},
@@ -513,12 +473,12 @@ def run_glue(args, plan):
           % (majority, count, total, plan["wnli_dir"], len(index)), file=sys.stderr)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name in GLUE_FILES:
+        for name in UPLOAD_FILES:
             z.writestr(name, files[name])
     from finetune_lm.util.files import atomic_open
     with atomic_open(args.glue_zip, "wb") as f:
         f.write(buf.getvalue())
-    print("predict: wrote %s (%s)" % (args.glue_zip, ", ".join(GLUE_FILES)), file=sys.stderr)
+    print("predict: wrote %s (%s)" % (args.glue_zip, ", ".join(UPLOAD_FILES)), file=sys.stderr)
     return {"files": files}
 
 

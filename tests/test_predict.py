@@ -306,7 +306,7 @@ def test_glue_zip(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout == ""
     with zipfile.ZipFile(out) as z:
-        assert sorted(z.namelist()) == sorted(predict.GLUE_FILES)
+        assert sorted(z.namelist()) == sorted(predict.UPLOAD_FILES)
         files = {n: z.read(n).decode().splitlines() for n in z.namelist()}
     for name, n in (("CoLA.tsv", 2), ("MNLI-m.tsv", 2), ("AX.tsv", 1), ("QNLI.tsv", 3),
                     ("WNLI.tsv", 3), ("STS-B.tsv", 2), ("QQP.tsv", 2)):

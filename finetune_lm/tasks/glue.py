@@ -30,8 +30,8 @@ import sys
 import numpy as np
 
 from finetune_lm.util.errors import UserError
-from . import transforms
 from .base import Split, Submission, Task, label_index, read_tsv
+from .transforms import classification, entailment, similarity
 from .metrics import ACCURACY, F1, MATTHEWS, PEARSON, SPEARMAN
 
 GLUE_URL = "https://gluebenchmark.com/tasks"
@@ -273,32 +273,32 @@ def stsb_expected_score(logits):
 
 TASKS = [
     Task(name="cola", folder="CoLA", title="CoLA", source=_source("CoLA"), load=load_cola,
-         fields=("sentence",), transform=transforms.classification("sentence"),
+         fields=("sentence",), transform=classification("sentence"),
          n_seq=1, head="linear", n_out=2, metrics=(MATTHEWS,),
          submissions=(Submission("test", "CoLA.tsv"),), paper={"test mcc": 45.4}),
     Task(name="sst2", folder="SST-2", title="SST-2", source=_source("SST-2"), load=load_sst2,
-         fields=("sentence",), transform=transforms.classification("sentence"),
+         fields=("sentence",), transform=classification("sentence"),
          n_seq=1, head="linear", n_out=2, metrics=(ACCURACY,),
          submissions=(Submission("test", "SST-2.tsv"),), paper={"test acc": 91.3}),
     Task(name="mrpc", folder="MRPC", title="MRPC", source=_source("MRPC"), load=load_mrpc,
          fields=("sentence1", "sentence2"),
-         transform=transforms.similarity("sentence1", "sentence2"),
+         transform=similarity("sentence1", "sentence2"),
          n_seq=2, head="pair_sum", n_out=2, metrics=(F1, ACCURACY),
          submissions=(Submission("test", "MRPC.tsv"),), paper={"test f1": 82.3}),
     Task(name="stsb", folder="STS-B", title="STS-B", source=_source("STS-B"), load=load_stsb,
          fields=("sentence1", "sentence2"),
-         transform=transforms.similarity("sentence1", "sentence2"),
+         transform=similarity("sentence1", "sentence2"),
          n_seq=2, head="pair_sum", n_out=STSB_CLASSES, metrics=(PEARSON, SPEARMAN),
          targets=stsb_label_encoding, soft_targets=True, predict=stsb_expected_score,
          submissions=(Submission("test", "STS-B.tsv"),), paper={"test pearson": 82.0}),
     Task(name="qqp", folder="QQP", title="QQP", source=_source("QQP"), load=load_qqp,
          fields=("question1", "question2"),
-         transform=transforms.similarity("question1", "question2"),
+         transform=similarity("question1", "question2"),
          n_seq=2, head="pair_sum", n_out=2, metrics=(F1, ACCURACY),
          submissions=(Submission("test", "QQP.tsv"),), paper={"test f1": 70.3}),
     Task(name="mnli", folder="MNLI", title="MNLI", source=_source("MNLI"), load=load_mnli,
          fields=("premise", "hypothesis"),
-         transform=transforms.entailment("premise", "hypothesis"),
+         transform=entailment("premise", "hypothesis"),
          n_seq=1, head="linear", n_out=3, label_names=NLI3, metrics=(ACCURACY,),
          submissions=(Submission("test", "MNLI-m.tsv"), Submission("test_mm", "MNLI-mm.tsv"),
                       Submission("ax", "AX.tsv")),
@@ -311,12 +311,54 @@ TASKS = [
     # fills the premise slot and the sentence the hypothesis slot (GLUE's column order).
     Task(name="qnli", folder="QNLI", title="QNLI", source=_source("QNLI", QNLI_NOTE),
          load=load_qnli, fields=("question", "sentence"),
-         transform=transforms.entailment("question", "sentence"),
+         transform=entailment("question", "sentence"),
          n_seq=1, head="linear", n_out=2, label_names=NLI2, metrics=(ACCURACY,),
          submissions=(Submission("test", "QNLI.tsv"),), paper={"test acc": 88.1}),
     Task(name="rte", folder="RTE", title="RTE", source=_source("RTE"), load=load_rte,
          fields=("sentence1", "sentence2"),
-         transform=transforms.entailment("sentence1", "sentence2"),
+         transform=entailment("sentence1", "sentence2"),
          n_seq=1, head="linear", n_out=2, label_names=NLI2, metrics=(ACCURACY,),
          submissions=(Submission("test", "RTE.tsv"),), paper={"test acc": 56.0}),
 ]
+
+
+# -- the GLUE server's upload (python -m finetune_lm.predict --glue_zip) -----------------
+
+# The split names of GLUE's files -> this package's split names.
+FILE_SPLITS = {"dev": "valid", "validation": "valid", "dev_matched": "valid",
+                 "dev_mismatched": "valid_mm", "test_matched": "test",
+                 "test_mismatched": "test_mm", "diagnostic": "ax"}
+UPLOAD_FILES = ("CoLA.tsv", "SST-2.tsv", "MRPC.tsv", "STS-B.tsv", "QQP.tsv", "MNLI-m.tsv",
+              "MNLI-mm.tsv", "QNLI.tsv", "RTE.tsv", "WNLI.tsv", "AX.tsv")
+WNLI_SOURCE = ("GLUE's download of WNLI (download_glue_data.py --tasks WNLI; "
+               "https://gluebenchmark.com/tasks)")
+
+
+def glue_tasks():
+    """The GLUE tasks' declarations, as the task table holds them."""
+    return list(TASKS)
+
+
+def read_wnli(wnli_dir):
+    """(majority label, its count, training examples, test index) of GLUE's WNLI."""
+    rows = read_tsv(os.path.join(wnli_dir, "train.tsv"), "WNLI train.tsv", WNLI_SOURCE, n_header=0)
+    if len(rows) < 2:
+        raise UserError("%s has no examples: expected GLUE's WNLI train.tsv, from %s"
+                        % (os.path.join(wnli_dir, "train.tsv"), WNLI_SOURCE))
+    path = os.path.join(wnli_dir, "train.tsv")
+    label = _column(rows[0][1], "label", path, "WNLI train.tsv")
+    counts = {}
+    for lineno, fields in rows[1:]:
+        if len(fields) <= label:
+            raise UserError("%s, line %d: %d fields, expected at least %d"
+                            % (path, lineno, len(fields), label + 1))
+        counts[fields[label].strip()] = counts.get(fields[label].strip(), 0) + 1
+    majority = max(sorted(counts), key=lambda k: counts[k])
+    test_path = os.path.join(wnli_dir, "test.tsv")
+    test = read_tsv(test_path, "WNLI test.tsv", WNLI_SOURCE, n_header=0)
+    if len(test) < 2:
+        raise UserError("%s has no examples: expected GLUE's WNLI test.tsv, from %s"
+                        % (test_path, WNLI_SOURCE))
+    col = _column(test[0][1], "index", test_path, "WNLI test.tsv")
+    index = [fields[col].strip() for _, fields in test[1:]]
+    return majority, counts[majority], sum(counts.values()), index

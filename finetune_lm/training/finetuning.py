@@ -41,11 +41,12 @@ def model_info(task, hp, args=None):
         "n_batch": hp.n_batch, "n_gpu": hp.n_gpu, "xla": bool(hp.xla),
         "compute_dtype": hp.compute_dtype,
         "label_names": list(task.label_names) if task.label_names else None,
-        "data_dir": os.path.abspath(args["data_dir"]),
-        "encoder_path": os.path.abspath(args["encoder_path"]),
-        "bpe_path": os.path.abspath(args["bpe_path"]),
-        "vocab_sha256": {"encoder": vocabulary_sha256(args["encoder_path"]),
-                         "bpe": vocabulary_sha256(args["bpe_path"])}})
+        "data_dir": os.path.abspath(args["data_dir"]) if args.get("data_dir") else None})
+    if args.get("encoder_path") and args.get("bpe_path"):
+        info.update({"encoder_path": os.path.abspath(args["encoder_path"]),
+                     "bpe_path": os.path.abspath(args["bpe_path"]),
+                     "vocab_sha256": {"encoder": vocabulary_sha256(args["encoder_path"]),
+                                      "bpe": vocabulary_sha256(args["bpe_path"])}})
     return info
 
 
