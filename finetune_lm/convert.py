@@ -21,7 +21,7 @@ import sys
 
 from finetune_lm import flags
 from finetune_lm.lm import hf
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 
 

@@ -16,7 +16,7 @@ import sys
 
 from finetune_lm import flags
 from finetune_lm.data import task_download
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.lm.hf import is_hf_dir
 from finetune_lm.lm.weights import WEIGHT_FILES, read_manifest
 from finetune_lm.util.errors import UserError

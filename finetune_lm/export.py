@@ -40,7 +40,7 @@ import numpy as np
 
 from finetune_lm import flags
 from finetune_lm.lm import hf
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.training import runs
 from finetune_lm.util.errors import UserError, check_first, run_command
 

@@ -14,7 +14,9 @@ import math
 import os
 import sys
 
-from finetune_lm.lm import hf, release
+from finetune_lm.lm import hf
+
+from finetune_lm.model import release
 from finetune_lm.model.hparams import HParams
 from finetune_lm.util.errors import UserError
 

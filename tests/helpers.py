@@ -203,7 +203,8 @@ def hf_folder(folder, prefix="", extra_rows=0, seed=0, tokenizer=True):
     """A Hugging Face folder as OpenAIGPTModel saves it (attn.bias buffers and a tied
     lm_head.weight included); returns it and the expected released arrays."""
     from safetensors.numpy import save_file
-    from finetune_lm.lm import hf, release
+    from finetune_lm.lm import hf
+    from finetune_lm.model import release
     rng = np.random.default_rng(seed)
     r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     tokens, positions = r(N_VOCAB + extra_rows, C), r(N_POS, C)

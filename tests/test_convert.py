@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from finetune_lm import convert
-from finetune_lm.lm import hf, release, weights
+from finetune_lm.lm import hf, weights
+from finetune_lm.model import release
 from finetune_lm.model.variables import BLOCK_PARAMS
 from finetune_lm.util.errors import UserError
 from helpers import C, N_LAYER, N_VOCAB, data_dir, hf_folder

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from finetune_lm import download as dl
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 
 TIMEOUT = 5.0

@@ -15,7 +15,7 @@ import pytest
 from helpers import (TEST, VAL, error_line, make_params, progress_bar, run_train, write_csv)
 from finetune_lm import flags, perplexity, pretrain, sample, train
 from finetune_lm.data import inputs
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.model.hparams import HParams
 from finetune_lm.model.variables import param_shapes
 from finetune_lm.tasks import get_task, glue

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from helpers import NP_ACT, error_line, make_params as random_arrays, np_ln, np_softmax
 from finetune_lm import perplexity
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.lm.folder import write_params_dir
 from finetune_lm.lm.scorer import Scorer, windows
 from finetune_lm.model.hparams import HParams

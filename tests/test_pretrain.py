@@ -25,7 +25,8 @@ from helpers import (TEST, VAL, data_dir, error_line, make_params, run_train, su
 from finetune_lm import flags, perplexity, pretrain, sample
 from finetune_lm.data import corpus
 from finetune_lm.data.text import TextEncoder
-from finetune_lm.lm import release, weights
+from finetune_lm.lm import weights
+from finetune_lm.model import release
 from finetune_lm.lm.folder import init_arrays, load_params_dir, write_params_dir
 from finetune_lm.model.hparams import HParams
 from finetune_lm.model.variables import param_shapes

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from helpers import NP_ACT, error_line, make_params as random_arrays, np_ln, np_softmax
 from finetune_lm import sample
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.lm.folder import write_params_dir
 from finetune_lm.lm.sampler import Sampler, decode, fit_prompt, sample_without_cache
 from finetune_lm.model import transformer as M_

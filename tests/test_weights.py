@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from helpers import TEST, VAL, run_train, write_csv
-from finetune_lm.lm import release, weights
+from finetune_lm.lm import weights
+from finetune_lm.model import release
 from finetune_lm.model import variables
 from finetune_lm.model.hparams import HParams
 from finetune_lm.training.objectives import FineTuning

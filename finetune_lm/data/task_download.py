@@ -34,7 +34,7 @@ import zipfile
 import zlib
 from typing import Optional, Tuple
 
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 from finetune_lm.util import fetch as http
 from finetune_lm.util.fetch import DEFAULT_TIMEOUT, one_line, url_for

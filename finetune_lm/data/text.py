@@ -12,7 +12,7 @@ import sys
 import ftfy
 from tqdm import tqdm
 
-from finetune_lm.lm.release import BPE_FILE, DOWNLOAD_COMMAND, ENCODER_FILE
+from finetune_lm.model.release import BPE_FILE, DOWNLOAD_COMMAND, ENCODER_FILE
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import sha256_file
 

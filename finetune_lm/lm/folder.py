@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 import tensorflow as tf
 
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.lm.weights import (MANIFEST, check_init_from, load_shards, manifest_model,
                                     read_shapes, verify_params_dir)
 from finetune_lm.model.hparams import HParams

@@ -32,7 +32,7 @@ import struct
 
 import numpy as np
 
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import sha256_file
 

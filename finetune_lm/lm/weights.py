@@ -18,7 +18,9 @@ import sys
 import joblib
 import numpy as np
 
-from finetune_lm.lm import hf, release
+from finetune_lm.lm import hf
+
+from finetune_lm.model import release
 from finetune_lm.model.variables import BLOCK_PARAMS, param_shapes
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import sha256_file
