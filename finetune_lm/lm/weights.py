@@ -19,7 +19,6 @@ import joblib
 import numpy as np
 
 from finetune_lm.lm import hf
-
 from finetune_lm.model import release
 from finetune_lm.model.variables import BLOCK_PARAMS, param_shapes
 from finetune_lm.util.errors import UserError
