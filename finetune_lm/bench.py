@@ -336,19 +336,12 @@ def run(args, out=print):
 def check_args(args):
     """One UserError naming the flag, before TensorFlow starts."""
     get_task(args.dataset)
-    for flag in ("steps", "n_vocab"):
-        if getattr(args, flag) < 1:
-            raise UserError("--%s %d: expected a positive integer" % (flag, getattr(args, flag)))
     flags.check(args, names=("afn",))
     if args.n_ctx < 2:
         raise UserError("--n_ctx %d: expected at least 2 tokens" % args.n_ctx)
-    if args.warmup < 0:
-        raise UserError("--warmup %d: expected 0 or more untimed steps" % args.warmup)
     for n in args.matmul_n or ():
         if n < 1:
             raise UserError("--matmul_n %d: expected positive matrix sides" % n)
-    if args.n_batch_eval is not None and args.n_batch_eval < 1:
-        raise UserError("--n_batch_eval %d: expected a positive integer" % args.n_batch_eval)
 
 
 def main(argv=None):

@@ -3,6 +3,11 @@
 import dataclasses
 from typing import Optional
 
+# The names --afn and --lr_schedule take, without TensorFlow (model/ops.py's ACT_FNS and
+# training/opt.py's SCHEDULES implement them; a test keeps the names equal).
+ACTIVATIONS = ("gelu", "relu", "swish")
+SCHEDULES = ("warmup_constant", "warmup_cosine", "warmup_linear")
+
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
