@@ -22,7 +22,7 @@ import sys
 from finetune_lm import flags
 from finetune_lm.lm import hf
 from finetune_lm.model import release
-from finetune_lm.util.errors import UserError
+from finetune_lm.util.errors import UserError, run_command
 
 
 PROG = "python -m finetune_lm.convert"
@@ -111,13 +111,8 @@ def run(args):
 
 
 def main(argv=None):
-    # No TensorFlow (run_command would import it): one `error:` line on bad input.
-    try:
-        run(build_parser().parse_args(argv))
-    except UserError as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 2
-    return 0
+    # No TensorFlow: the converter reads and writes with NumPy and safetensors alone.
+    return run_command(run, build_parser().parse_args(argv), tensorflow=False)
 
 
 if __name__ == "__main__":

@@ -348,7 +348,7 @@ def main(argv=None):
     src, status = check_first(load_source, args)
     if status or args.to != "hf":
         return status or run_command(lambda a: run(a, src), args)
-    return check_first(lambda a: run(a, src), args)[1] or 0  # no TensorFlow at all
+    return run_command(lambda a: run(a, src), args, tensorflow=False)  # no TensorFlow at all
 
 
 if __name__ == "__main__":

@@ -33,10 +33,10 @@ import numpy as np
 from finetune_lm import flags
 from finetune_lm.data.task_download import data_source, missing_data
 from finetune_lm.data.text import load_encoder
-from finetune_lm.download import missing_inputs
-from finetune_lm.model import release
+from finetune_lm.lm.release_files import missing_inputs
 from finetune_lm.lm.weights import folder_sizes as weights_sizes
 from finetune_lm.lm.weights import verify_params_dir
+from finetune_lm.model import release
 from finetune_lm.tasks import all_tasks, get_task
 from finetune_lm.training.checkpoint import Resume, interrupted_message, resumed_line
 from finetune_lm.util.errors import UserError, run_command

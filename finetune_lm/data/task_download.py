@@ -27,14 +27,12 @@ import io
 import json
 import os
 import shutil
-import sys
 import tarfile
 import tempfile
 import zipfile
 import zlib
 from typing import Optional, Tuple
 
-from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 from finetune_lm.util import fetch as http
 from finetune_lm.util.fetch import DEFAULT_TIMEOUT, one_line, url_for
@@ -718,35 +716,3 @@ def missing_data(dataset, data_dir):
     return ("%s holds no %s data: run `%s` (it lays them out in %s; then drop --data_dir)"
             % (data_dir, source.title, COMMAND % source.name,
                os.path.join(DEFAULT_DEST, source.data_dir)))
-
-
-def main(args, parser=None):
-    """`python -m finetune_lm.download --task ... | --list` (the command's parser is
-    download.main's). Errors, and Ctrl-C, are one `error:` line and exit status 2."""
-    dest = args.dest or DEFAULT_DEST
-    try:
-        if args.files != list(release.FILES):
-            raise UserError("--files names release files (the weights); it does not go with "
-                            "--task or --list")
-        if args.list and not args.task:
-            for line in list_lines(dest):
-                print(line)
-            return 0
-        if args.task == [ON_REQUEST]:
-            print("error: " + rocstories_line(dest), file=sys.stderr)
-            return 2
-        done = download_tasks(args.task, dest, base_url=args.base_url, version=args.version,
-                              timeout=args.timeout, progress=not args.no_progress)
-    except UserError as e:
-        print("error: %s" % e, file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing half-unpacked was left where train.py reads; re-run "
-              "`%s` (same flags) to resume" % (COMMAND % " ".join(args.task or [])),
-              file=sys.stderr)
-        return 2
-    print("%d task folder(s) verified in %s" % (len(done), dest))
-    if args.list:
-        for line in list_lines(dest):
-            print(line)
-    return 0

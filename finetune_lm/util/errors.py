@@ -19,13 +19,15 @@ def check_first(check, args):
         return None, 2
 
 
-def run_command(run, args, interrupted=None):
-    """A command's main: TensorFlow kept quiet, then run(args). A UserError is one
-    `error:` line and exit status 2; so is an OSError while writing (a full disk: every
-    output is replaced whole or not at all, so those written before it stay), and so
-    is Ctrl-C (`interrupted()` says what is kept, e.g. the checkpoint to resume from).
+def run_command(run, args, interrupted=None, tensorflow=True):
+    """A command's main: TensorFlow kept quiet (and imported first, its start-up logs
+    discarded, unless `tensorflow` is False: a command that never uses it), then
+    run(args). A UserError is one `error:` line and exit status 2; so is an OSError
+    while writing (a full disk: every output is replaced whole or not at all, so those
+    written before it stay), and so is Ctrl-C (`interrupted()` says what is kept, e.g.
+    the checkpoint to resume from).
     Returns the exit status."""
-    quiet()  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
+    quiet(import_tf=tensorflow)  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
     try:
         run(args)
     except UserError as err:
