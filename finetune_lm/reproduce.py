@@ -29,6 +29,7 @@ import sys
 import numpy as np
 
 from finetune_lm import train
+from finetune_lm.training import fine_tune
 from finetune_lm.tasks import get_task
 from finetune_lm.training.checkpoint import differing_flags, interrupted_message
 from finetune_lm.util.errors import UserError, run_command
@@ -77,7 +78,7 @@ def finished_result(args):
     if not os.path.isfile(path):
         return None
     result = read_json(path)
-    diff = differing_flags(result["args"], train.args_dict(args))
+    diff = differing_flags(result["args"], fine_tune.args_dict(args))
     if diff:
         raise UserError("%s was made with other arguments (%s); use another --desc or delete "
                         "save_dir/%s to start over" % (path, "; ".join(diff), args.desc))
@@ -192,7 +193,7 @@ def reproduce(args):
         seeds = [args.seed + i for i in range(args.runs)]
     else:
         seeds = list(dict.fromkeys(args.seeds))
-    train.check_args(args)
+    fine_tune.check_args(args)
     task = get_task(args.dataset)
     vcol, tcol, tname = columns(task)
     folder = args.results_dir or args.log_dir
@@ -203,12 +204,12 @@ def reproduce(args):
         result = finished_result(a)
         if result is None:
             print("reproduce: seed %d (%d/%d) as %s" % (seed, k + 1, len(seeds), a.desc))
-            out = train.run(a, cache=cache)
+            out = fine_tune.run(a, cache=cache)
             gc.collect()  # the previous run's model and optimiser state
             if vcol not in out:  # not the chief of a multi-worker run
                 continue
             result = {"seed": seed, "desc": a.desc, "n_updates": out["n_updates"],
-                      "args": train.args_dict(a)}
+                      "args": fine_tune.args_dict(a)}
             result.update({k: v for k, v in out.items() if k.startswith(
                 ("valid_", "test_")) or k in (vcol, tcol)})
             atomic_write_json(result_path(a), result)
