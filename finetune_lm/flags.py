@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from finetune_lm.tasks import all_tasks
 # The checks and flags -> HParams live in the training layer, for the library code too.
 from finetune_lm.training.checks import CHECKS, check, hparams, vocabulary_paths  # noqa: F401
 
@@ -169,3 +170,69 @@ def add_run(p, n_iter=3, save_every=0, cache_dir=os.path.join("datasets", ".cach
                    help="folder of the encoded inputs, reused by any run on the same texts and "
                         "vocabulary ('' to encode every time)")
     return g
+
+
+def add_fine_tuning(p):
+    """The flags of a fine-tuning run (train.py, reproduce.py): the task and its outputs,
+    the run, the model, dropout, the optimiser, the devices, the weights."""
+    tasks = all_tasks()
+    g = p.add_argument_group("the task and its outputs")
+    g.add_argument("--dataset", type=str, default=None,
+                   help="task to fine-tune on (required): %s" % ", ".join(sorted(tasks)))
+    g.add_argument("--data_dir", type=str, default=None,
+                   help="folder of the task's files (default: datasets/<the task's folder>)")
+    g.add_argument("--submission_dir", type=str, default="submission/",
+                   help="folder of the test predictions that --submit writes")
+    g.add_argument("--submit", action="store_true",
+                   help="keep the best parameters (best_params.jl) and predict the test set")
+    g.add_argument("--analysis", action="store_true",
+                   help="print the best valid and the test scores (needs --submit)")
+    g.add_argument("--lm_coef", type=float, default=0.5,
+                   help="weight of the language-model loss beside the task's (>= 0)")
+    g.add_argument("--n_transfer", type=int, default=None,
+                   help="layers loaded from --params_dir (default: all of the folder's, 12 "
+                        "for the release; -1: load nothing, train from scratch, needs only "
+                        "the two vocabulary files)")
+    g.add_argument("--opt", type=str, default="adam", help="optimiser (adam only)")
+    g.add_argument("--unverified_weights", action="store_true",
+                   help="load weights in the released format that are not the release "
+                        "(converted, re-saved) without checking them; prints a warning")
+    add_run(p)
+    add_size(p, from_folder=True)
+    add_dropout(p)
+    add_optimizer(p)
+    add_devices(p)
+    add_vocabulary(p, "folder of the GPT-1 weights and vocabulary (python -m "
+                            "finetune_lm.download), verified against the release's ids or "
+                            "the folder's own manifest.json; or a Hugging Face GPT-1 folder "
+                            "(model.safetensors, vocab.json, merges.txt)")
+    return p
+
+
+def add_model_flags(p):
+    """The weights the language-model tools read (sample, perplexity)."""
+    g = add_vocabulary(p, "a folder in the released format: the release, or the output "
+                          "of finetune_lm.pretrain (also where the vocabulary is read); or a "
+                          "Hugging Face GPT-1 folder (model.safetensors)")
+    g.add_argument("--checkpoint", type=str, default=None,
+                   help="a train.py best_params.jl instead of --params_dir's weights")
+    add_size(p, from_weights=True)
+    add_execution(p.add_argument_group("execution"))
+
+
+def load_model(args):
+    """(text encoder, {name: variable}, hp) from the model flags (sample, perplexity)."""
+    from finetune_lm.data.text import TextEncoder  # spaCy: only when run
+    # TensorFlow: only when run
+    from finetune_lm.lm.folder import as_variables, load_checkpoint, load_params_dir
+    check(args, names=("afn",))
+    vocabulary_paths(args)  # a Hugging Face folder's vocab.json / merges.txt
+    encoder = TextEncoder(args.encoder_path, args.bpe_path)
+    n_vocab = len(encoder.encoder)
+    sizes = dict(n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head, afn=args.afn)
+    if args.checkpoint:
+        arrays, hp = load_checkpoint(args.checkpoint, n_vocab, **sizes)
+    else:
+        arrays, hp = load_params_dir(args.params_dir, n_vocab, **sizes)
+    hp = hp.replace(xla=bool(getattr(args, "xla", True)))
+    return encoder, as_variables(arrays, hp), hp

@@ -26,7 +26,6 @@ import numpy as np
 from tqdm import tqdm
 
 from finetune_lm import flags
-from finetune_lm.sample import add_model_flags, load_model
 from finetune_lm.util.errors import UserError, run_command
 
 PROG = "python -m finetune_lm.perplexity"
@@ -43,7 +42,7 @@ def build_parser():
     p.add_argument("--cache_dir", type=str, default=os.path.join("datasets", ".cache", "corpus"),
                    help="where encoded texts are kept, named by their content")
     p.add_argument("--workers", type=int, default=0, help="encoding processes (0: one a core)")
-    add_model_flags(p)
+    flags.add_model_flags(p)
     return p
 
 
@@ -52,7 +51,7 @@ def run(args, out=None):
     from finetune_lm.data import corpus
     from finetune_lm.lm.scorer import Scorer, windows
     out = out or sys.stdout
-    encoder, params, hp = load_model(args)
+    encoder, params, hp = flags.load_model(args)
     n_ctx = args.n_ctx or hp.n_ctx
     if not 2 <= n_ctx <= hp.n_ctx:
         raise UserError("--n_ctx %d: expected 2..%d, the model's positions" % (n_ctx, hp.n_ctx))

@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 
-from finetune_lm import train
+from finetune_lm import flags
 from finetune_lm.training import fine_tune
 from finetune_lm.tasks import get_task
 from finetune_lm.training.checkpoint import differing_flags, interrupted_message
@@ -45,8 +45,7 @@ STATS = (("median", np.median), ("mean", np.mean),
 
 
 def build_parser():
-    p = train.build_parser()
-    p.prog, p.description = PROG, __doc__.split("\n")[0]
+    p = flags.add_fine_tuning(flags.parser(PROG, __doc__.split("\n")[0]))
     g = p.add_mutually_exclusive_group()
     g.add_argument("--runs", type=int, default=10,
                    help="number of runs, seeds --seed, --seed + 1, ...")

@@ -32,34 +32,6 @@ from finetune_lm.util.errors import UserError, run_command
 PROG = "python -m finetune_lm.sample"
 
 
-def add_model_flags(p):
-    """The weights the language-model tools read (sample, perplexity)."""
-    g = flags.add_vocabulary(p, "a folder in the released format: the release, or the output "
-                                "of finetune_lm.pretrain (also where the vocabulary is read); or a "
-                                "Hugging Face GPT-1 folder (model.safetensors)")
-    g.add_argument("--checkpoint", type=str, default=None,
-                   help="a train.py best_params.jl instead of --params_dir's weights")
-    flags.add_size(p, from_weights=True)
-    flags.add_execution(p.add_argument_group("execution"))
-
-
-def load_model(args):
-    """(text encoder, {name: variable}, hp) from the model flags."""
-    from finetune_lm.data.text import TextEncoder  # TensorFlow and spaCy: only when run
-    from finetune_lm.lm.folder import as_variables, load_checkpoint, load_params_dir
-    flags.check(args, names=("afn",))
-    flags.vocabulary_paths(args)  # a Hugging Face folder's vocab.json / merges.txt
-    encoder = TextEncoder(args.encoder_path, args.bpe_path)
-    n_vocab = len(encoder.encoder)
-    sizes = dict(n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head, afn=args.afn)
-    if args.checkpoint:
-        arrays, hp = load_checkpoint(args.checkpoint, n_vocab, **sizes)
-    else:
-        arrays, hp = load_params_dir(args.params_dir, n_vocab, **sizes)
-    hp = hp.replace(xla=bool(getattr(args, "xla", True)))
-    return encoder, as_variables(arrays, hp), hp
-
-
 def build_parser():
     p = flags.parser(PROG, "Generate text with GPT-1's language model: the released weights, "
                            "a fine-tuned best_params.jl or a pre-trained folder.")
@@ -73,7 +45,7 @@ def build_parser():
     p.add_argument("--top_p", type=float, default=1.0,
                    help="keep the most likely tokens up to this probability (1: off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws (the same text again)")
-    add_model_flags(p)
+    flags.add_model_flags(p)
     return p
 
 
@@ -117,7 +89,7 @@ def run(args, out=None):
     from finetune_lm.lm.sampler import Sampler, decode, fit_prompt  # TensorFlow: only when run
     out = out or sys.stdout
     check_args(args)
-    encoder, params, hp = load_model(args)
+    encoder, params, hp = flags.load_model(args)
     if args.top_k > hp.n_vocab:
         raise UserError("--top_k %d is more than the %d tokens of the vocabulary; expected at "
                         "most %d (1: greedy)" % (args.top_k, hp.n_vocab, hp.n_vocab))

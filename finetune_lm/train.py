@@ -39,39 +39,8 @@ PROG = "python train.py"
 
 
 def build_parser():
-    tasks = all_tasks()
-    p = flags.parser(PROG, "%s Tasks: %s." % (__doc__.split("\n")[0], ", ".join(sorted(tasks))))
-    g = p.add_argument_group("the task and its outputs")
-    g.add_argument("--dataset", type=str, default=None,
-                   help="task to fine-tune on (required): %s" % ", ".join(sorted(tasks)))
-    g.add_argument("--data_dir", type=str, default=None,
-                   help="folder of the task's files (default: datasets/<the task's folder>)")
-    g.add_argument("--submission_dir", type=str, default="submission/",
-                   help="folder of the test predictions that --submit writes")
-    g.add_argument("--submit", action="store_true",
-                   help="keep the best parameters (best_params.jl) and predict the test set")
-    g.add_argument("--analysis", action="store_true",
-                   help="print the best valid and the test scores (needs --submit)")
-    g.add_argument("--lm_coef", type=float, default=0.5,
-                   help="weight of the language-model loss beside the task's (>= 0)")
-    g.add_argument("--n_transfer", type=int, default=None,
-                   help="layers loaded from --params_dir (default: all of the folder's, 12 "
-                        "for the release; -1: load nothing, train from scratch, needs only "
-                        "the two vocabulary files)")
-    g.add_argument("--opt", type=str, default="adam", help="optimiser (adam only)")
-    g.add_argument("--unverified_weights", action="store_true",
-                   help="load weights in the released format that are not the release "
-                        "(converted, re-saved) without checking them; prints a warning")
-    flags.add_run(p)
-    flags.add_size(p, from_folder=True)
-    flags.add_dropout(p)
-    flags.add_optimizer(p)
-    flags.add_devices(p)
-    flags.add_vocabulary(p, "folder of the GPT-1 weights and vocabulary (python -m "
-                            "finetune_lm.download), verified against the release's ids or "
-                            "the folder's own manifest.json; or a Hugging Face GPT-1 folder "
-                            "(model.safetensors, vocab.json, merges.txt)")
-    return p
+    p = flags.parser(PROG, "%s Tasks: %s." % (__doc__.split("\n")[0], ", ".join(sorted(all_tasks()))))
+    return flags.add_fine_tuning(p)
 
 
 def main(argv=None):
