@@ -6,7 +6,9 @@ Real data comes from $FINETUNE_LM_DATA (a folder holding gpt1/, rocstories/, glu
 as ../shared/data does); tests that need it skip, naming the variable.
 """
 
+import contextlib
 import csv
+import http.server
 import json
 import math
 import os
@@ -14,10 +16,13 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 
 import joblib
 import numpy as np
 import pytest
+
+from finetune_lm.model.hparams import HParams
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_ENV = "FINETUNE_LM_DATA"
@@ -138,6 +143,47 @@ def np_softmax(x):
 
 # -- ROCStories' original dense layout (FIDELITY.md), through the task's transform -----------
 
+# -- the tiny language model of test_sample and test_perplexity, and its NumPy forward --
+
+# Vocabulary 100 + 3 specials, context 24, 2 layers, width 32, 4 heads, no dropout.
+LM_HP = HParams(n_vocab=100, n_special=3, n_ctx=24, n_embd=32, n_head=4, n_layer=2,
+                embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0)
+
+
+def lm_params(hp=LM_HP, seed=0, variables=True):
+    """The transformer's random variables (make_params), as tf.Variables."""
+    import tensorflow as tf  # only the tests that build a model load it
+    from finetune_lm.model.variables import param_shapes
+    out = make_params(param_shapes(hp), seed)
+    return {k: tf.Variable(v) for k, v in out.items()} if variables else out
+
+
+def np_lm_logits(P, seq, hp=LM_HP):
+    """NumPy float64 forward of the token sequences seq [B, T]: the logits of every
+    position over the token rows [B, T, n_vocab]."""
+    P = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v, np.float64) for k, v in P.items()}
+    we = P["model/we"]
+    B, T = seq.shape
+    C, H = hp.n_embd, hp.n_head
+    D = C // H
+    h = we[seq] + we[hp.n_vocab + hp.n_special + np.arange(T)][None]
+    causal = np.tril(np.ones([T, T]))
+    for layer in range(hp.n_layer):
+        s = "model/h%d/" % layer
+        c = h @ P[s + "attn/c_attn/w"][0] + P[s + "attn/c_attn/b"]
+        heads = lambda z: z.reshape(B, T, H, D).transpose(0, 2, 1, 3)
+        q, k, v = heads(c[..., :C]), heads(c[..., C:2 * C]), heads(c[..., 2 * C:])
+        w = q @ k.transpose(0, 1, 3, 2) / np.sqrt(D)
+        w = np_softmax(w * causal + -1e9 * (1 - causal))
+        a = (w @ v).transpose(0, 2, 1, 3).reshape(B, T, C)
+        a = a @ P[s + "attn/c_proj/w"][0] + P[s + "attn/c_proj/b"]
+        n = np_ln(h + a, P[s + "ln_1/g"], P[s + "ln_1/b"])
+        m = NP_ACT[hp.afn](n @ P[s + "mlp/c_fc/w"][0] + P[s + "mlp/c_fc/b"])
+        m = m @ P[s + "mlp/c_proj/w"][0] + P[s + "mlp/c_proj/b"]
+        h = np_ln(n + m, P[s + "ln_2/g"], P[s + "ln_2/b"])
+    return h @ we[:hp.n_vocab].T
+
+
 def roc_n_ctx(splits, n_ctx_flag):
     """The model's context for these (x1, x2, x3) token lists: the longest transformed
     sequence, capped at the flag (what data.inputs.prepare_task computes)."""
@@ -232,3 +278,147 @@ def hf_folder(folder, prefix="", extra_rows=0, seed=0, tokenizer=True):
         shutil.copyfile(os.path.join(gpt1, release.ENCODER_FILE), os.path.join(str(folder), "vocab.json"))
         shutil.copyfile(os.path.join(gpt1, release.BPE_FILE), os.path.join(str(folder), "merges.txt"))
     return str(folder), released
+
+
+# -- a loopback HTTP server (test_download, test_task_download): ranges, cut bodies, counts --
+
+LOOPBACK_TIMEOUT = 5.0
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.root = root
+        self.range_enabled = True
+        self.corrupt = set()  # names served with a flipped byte
+        self.cut_once = {}  # name -> bytes of body to send before closing (used once)
+        self.counts = {}  # request path -> number of GETs
+        self.ranges = []  # (path, Range header or None) per GET
+        self.lock = threading.Lock()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/model/" % self.server_address[1]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    timeout = LOOPBACK_TIMEOUT
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        s = self.server
+        rng = self.headers.get("Range")
+        with s.lock:
+            s.counts[self.path] = s.counts.get(self.path, 0) + 1
+            s.ranges.append((self.path, rng))
+        name = self.path.rsplit("/", 1)[-1]
+        path = os.path.join(s.root, name)
+        if not self.path.startswith("/model/") or not os.path.isfile(path):
+            self.send_error(404, "Not Found")
+            return
+        with open(path, "rb") as f:
+            data = f.read()
+        if name in s.corrupt:
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        status, start = 200, 0
+        m = re.fullmatch(r"bytes=(\d+)-", rng or "")
+        if s.range_enabled and m:
+            start = int(m.group(1))
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", "bytes */%d" % len(data))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status = 206
+        body = data[start:]
+        self.send_response(status)
+        if status == 206:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        with s.lock:
+            cut = s.cut_once.pop(name, None)
+        if cut is not None:
+            body = body[:cut]  # Content-Length promised more; then the connection closes
+            self.close_connection = True
+        self.wfile.write(body)
+        self.wfile.flush()
+
+
+@contextlib.contextmanager
+def loopback_server(root):
+    """A Server of the files in `root` under /model/, on a thread for the block."""
+    srv = Server(root)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(LOOPBACK_TIMEOUT)
+
+
+# -- task files (test_tasks_glue, test_tasks_e2e): raw rows, and MNLI's folder from its samples --
+
+def glue_dir(sub):
+    return data_dir(os.path.join("glue", sub))
+
+
+def raw_rows(path):
+    """The file's lines split on tabs, as a shell would see them (no loader)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        lines = f.read().split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.split("\t") for line in lines]
+
+
+def write(path, lines, final_newline=True):
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        f.write("\n".join(lines) + ("\n" if final_newline else ""))
+    return str(path)
+
+
+MNLI_DEV_HEADER = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse",
+                   "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
+                   "sentence2", "label1", "label2", "label3", "label4", "label5", "gold_label"]
+MNLI_OTHER = {"entailment": "neutral", "neutral": "contradiction", "contradiction": "entailment"}
+
+
+def mnli_folder(tmp_path, diagnostic="sibling"):
+    """train.tsv: the 12-column train sample plus a ragged 16-field row; dev_*: the
+    16-column layout; test_*: the 10-column one. diagnostic: "sibling" (GLUE's
+    ../diagnostic/), "inside" (in the MNLI folder) or None."""
+    samples = os.path.join(glue_dir("MNLI"), "glue_format_samples")
+    train = raw_rows(os.path.join(samples, "lmbff_16-42_train.tsv"))
+    dev = raw_rows(os.path.join(samples, "lmbff_16-42_dev_matched.tsv"))
+    assert train[0] == MNLI_DEV_HEADER[:10] + ["label1", "gold_label"]
+    d = tmp_path / "glue" / "MNLI"
+    d.mkdir(parents=True)
+    # A re-annotated row under the 12-column header: label1..label5, gold_label; its
+    # label1 differs from the gold label, which is the last field.
+    r = dev[1]
+    ragged = r[:10] + [MNLI_OTHER[r[-1]], r[-1], r[-1], MNLI_OTHER[r[-1]], r[-1], r[-1]]
+    write(d / "train.tsv", ["\t".join(f) for f in train + [ragged]])
+
+    def dev_rows(rows):
+        return [f[:10] + [MNLI_OTHER[f[-1]], f[-1], f[-1], f[-1], MNLI_OTHER[f[-1]], f[-1]] for f in rows]
+    write(d / "dev_matched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[1::2])])
+    write(d / "dev_mismatched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[2::2])])
+    write(d / "test_matched.tsv", ["\t".join(f[:10]) for f in [train[0]] + dev[1:6]])
+    write(d / "test_mismatched.tsv", ["\t".join(f[:10]) for f in [train[0]] + dev[6:9]])
+    real = os.path.join(glue_dir("diagnostic"), "diagnostic.tsv")
+    if diagnostic == "sibling":
+        (tmp_path / "glue" / "diagnostic").mkdir()
+        shutil.copy(real, tmp_path / "glue" / "diagnostic" / "diagnostic.tsv")
+    elif diagnostic == "inside":
+        shutil.copy(real, d / "diagnostic.tsv")
+    return str(d), train, dev, ragged

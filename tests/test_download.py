@@ -5,83 +5,17 @@ import http.server
 import json
 import os
 import re
-import threading
 
 import numpy as np
 import pytest
 
+from helpers import LOOPBACK_TIMEOUT, loopback_server
 from finetune_lm import download as dl
 from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 
-TIMEOUT = 5.0
+TIMEOUT = LOOPBACK_TIMEOUT
 BIG = "params_3.npy"  # the stand-in large enough to cut mid-body
-
-
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, root):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.root = root
-        self.range_enabled = True
-        self.corrupt = set()  # names served with a flipped byte
-        self.cut_once = {}  # name -> bytes of body to send before closing (used once)
-        self.counts = {}  # request path -> number of GETs
-        self.ranges = []  # (path, Range header or None) per GET
-        self.lock = threading.Lock()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d/model/" % self.server_address[1]
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    timeout = TIMEOUT
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        s = self.server
-        rng = self.headers.get("Range")
-        with s.lock:
-            s.counts[self.path] = s.counts.get(self.path, 0) + 1
-            s.ranges.append((self.path, rng))
-        name = self.path.rsplit("/", 1)[-1]
-        path = os.path.join(s.root, name)
-        if not self.path.startswith("/model/") or not os.path.isfile(path):
-            self.send_error(404, "Not Found")
-            return
-        with open(path, "rb") as f:
-            data = f.read()
-        if name in s.corrupt:
-            data = data[:-1] + bytes([data[-1] ^ 0xFF])
-        status, start = 200, 0
-        m = re.fullmatch(r"bytes=(\d+)-", rng or "")
-        if s.range_enabled and m:
-            start = int(m.group(1))
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", "bytes */%d" % len(data))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            status = 206
-        body = data[start:]
-        self.send_response(status)
-        if status == 206:
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Type", "application/octet-stream")
-        self.end_headers()
-        with s.lock:
-            cut = s.cut_once.pop(name, None)
-        if cut is not None:
-            body = body[:cut]  # Content-Length promised more; then the connection closes
-            self.close_connection = True
-        self.wfile.write(body)
-        self.wfile.flush()
 
 
 def _stand_ins(root):
@@ -102,17 +36,10 @@ def _stand_ins(root):
 
 @pytest.fixture
 def server(tmp_path):
-    srv = Server(str(tmp_path / "served"))
-    srv.blob_ids = _stand_ins(srv.root)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    blob_ids = _stand_ins(str(tmp_path / "served"))
+    with loopback_server(str(tmp_path / "served")) as srv:
+        srv.blob_ids = blob_ids
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(TIMEOUT)
 
 
 def _get(server, dest, files=release.FILES):

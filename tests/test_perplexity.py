@@ -7,50 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import NP_ACT, error_line, make_params as random_arrays, np_ln, np_softmax
+from helpers import LM_HP, error_line, lm_params, np_lm_logits
 from finetune_lm import perplexity
 from finetune_lm.model import release
 from finetune_lm.lm.folder import write_params_dir
 from finetune_lm.lm.scorer import Scorer, windows
 from finetune_lm.model.hparams import HParams
-from finetune_lm.model.variables import param_shapes
 
-# The tiny model of test_sample.py: vocabulary 100 + 3 specials, context 24, 2 layers,
-# width 32, 4 heads, no dropout.
-HP = HParams(n_vocab=100, n_special=3, n_ctx=24, n_embd=32, n_head=4, n_layer=2,
-             embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0)
-
-
-def make_params(hp=HP, seed=0, variables=True):
-    """The transformer's random variables (helpers.make_params), as tf.Variables."""
-    out = random_arrays(param_shapes(hp), seed)
-    return {k: tf.Variable(v) for k, v in out.items()} if variables else out
-
-
-def np_logits(P, seq, hp=HP):
-    """NumPy float64 forward of the token sequences seq [B, T]: the logits of every
-    position over the token rows [B, T, n_vocab]."""
-    P = {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v, np.float64) for k, v in P.items()}
-    we = P["model/we"]
-    B, T = seq.shape
-    C, H = hp.n_embd, hp.n_head
-    D = C // H
-    h = we[seq] + we[hp.n_vocab + hp.n_special + np.arange(T)][None]
-    causal = np.tril(np.ones([T, T]))
-    for layer in range(hp.n_layer):
-        s = "model/h%d/" % layer
-        c = h @ P[s + "attn/c_attn/w"][0] + P[s + "attn/c_attn/b"]
-        heads = lambda z: z.reshape(B, T, H, D).transpose(0, 2, 1, 3)
-        q, k, v = heads(c[..., :C]), heads(c[..., C:2 * C]), heads(c[..., 2 * C:])
-        w = q @ k.transpose(0, 1, 3, 2) / np.sqrt(D)
-        w = np_softmax(w * causal + -1e9 * (1 - causal))
-        a = (w @ v).transpose(0, 2, 1, 3).reshape(B, T, C)
-        a = a @ P[s + "attn/c_proj/w"][0] + P[s + "attn/c_proj/b"]
-        n = np_ln(h + a, P[s + "ln_1/g"], P[s + "ln_1/b"])
-        m = NP_ACT[hp.afn](n @ P[s + "mlp/c_fc/w"][0] + P[s + "mlp/c_fc/b"])
-        m = m @ P[s + "mlp/c_proj/w"][0] + P[s + "mlp/c_proj/b"]
-        h = np_ln(n + m, P[s + "ln_2/g"], P[s + "ln_2/b"])
-    return h @ we[:hp.n_vocab].T
+# The tiny model of test_sample.py (helpers.LM_HP).
+HP = LM_HP
+make_params = lm_params
+np_logits = np_lm_logits
 
 
 def tiny_params_dir(folder, gpt1_dir, seed=0):

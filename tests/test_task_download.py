@@ -4,110 +4,30 @@ folders), the pinned sizes and SHA-256 replaced by the test archives' own; and t
 source table itself (every task: a source, a size, a cited checksum or row counts)."""
 
 import hashlib
-import http.server
 import io
 import json
 import os
 import re
 import shutil
 import tarfile
-import threading
 import zipfile
 
 import pytest
 
-from helpers import data_dir
+from helpers import LOOPBACK_TIMEOUT, data_dir, loopback_server
 from finetune_lm import download as dl
 from finetune_lm.data import task_download as td
 from finetune_lm.tasks import all_tasks, get_task
 
-TIMEOUT = 5.0
-
-
-# -- a loopback HTTP server (test_download.py's): ranges, cut bodies, request counts ------
-
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, root):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.root = root
-        self.range_enabled = True
-        self.corrupt = set()  # names served with a flipped byte
-        self.cut_once = {}  # name -> bytes of body to send before closing (used once)
-        self.counts = {}  # request path -> number of GETs
-        self.ranges = []  # (path, Range header or None) per GET
-        self.lock = threading.Lock()
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d/model/" % self.server_address[1]
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    timeout = TIMEOUT
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        s = self.server
-        rng = self.headers.get("Range")
-        with s.lock:
-            s.counts[self.path] = s.counts.get(self.path, 0) + 1
-            s.ranges.append((self.path, rng))
-        name = self.path.rsplit("/", 1)[-1]
-        path = os.path.join(s.root, name)
-        if not self.path.startswith("/model/") or not os.path.isfile(path):
-            self.send_error(404, "Not Found")
-            return
-        with open(path, "rb") as f:
-            data = f.read()
-        if name in s.corrupt:
-            data = data[:-1] + bytes([data[-1] ^ 0xFF])
-        status, start = 200, 0
-        m = re.fullmatch(r"bytes=(\d+)-", rng or "")
-        if s.range_enabled and m:
-            start = int(m.group(1))
-            if start >= len(data):
-                self.send_response(416)
-                self.send_header("Content-Range", "bytes */%d" % len(data))
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            status = 206
-        body = data[start:]
-        self.send_response(status)
-        if status == 206:
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Type", "application/octet-stream")
-        self.end_headers()
-        with s.lock:
-            cut = s.cut_once.pop(name, None)
-        if cut is not None:
-            body = body[:cut]  # Content-Length promised more; then the connection closes
-            self.close_connection = True
-        self.wfile.write(body)
-        self.wfile.flush()
-
-
+TIMEOUT = LOOPBACK_TIMEOUT
 
 
 @pytest.fixture
 def server(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
-    srv = Server(str(root))
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    with loopback_server(str(root)) as srv:
         yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(TIMEOUT)
 
 
 def sha256(data):

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import data_dir, run_train
+from helpers import data_dir, mnli_folder, run_train
 from finetune_lm import reproduce, train
 from finetune_lm.tasks import get_task
 
@@ -39,52 +39,6 @@ def run(tmp_path, capsys, dataset, data, *extra):
     with open(str(out / "save" / dataset / "results.json")) as f:
         results = json.load(f)
     return out, stdout, logs, results
-
-
-# -- an MNLI folder from the samples in the official layouts (as test_tasks_glue.py's) --
-
-MNLI_DEV_HEADER = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                   "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-                   "sentence2", "label1", "label2", "label3", "label4", "label5", "gold_label"]
-OTHER = {"entailment": "neutral", "neutral": "contradiction", "contradiction": "entailment"}
-
-
-def raw_rows(path):
-    """The file's lines split on tabs, as a shell would see them (no loader)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        lines = f.read().split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line.split("\t") for line in lines]
-
-
-def write(path, lines):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def mnli_folder(tmp_path):
-    """train.tsv: the 12-column train sample plus a ragged 16-field row; dev_*: the
-    16-column layout; test_*: the 10-column one; GLUE's ../diagnostic/ beside it."""
-    samples = os.path.join(data_dir("glue/MNLI"), "glue_format_samples")
-    train_rows = raw_rows(os.path.join(samples, "lmbff_16-42_train.tsv"))
-    dev = raw_rows(os.path.join(samples, "lmbff_16-42_dev_matched.tsv"))
-    d = tmp_path / "glue" / "MNLI"
-    d.mkdir(parents=True)
-    r = dev[1]
-    ragged = r[:10] + [OTHER[r[-1]], r[-1], r[-1], OTHER[r[-1]], r[-1], r[-1]]
-    write(d / "train.tsv", ["\t".join(f) for f in train_rows + [ragged]])
-
-    def dev_rows(rows):
-        return [f[:10] + [OTHER[f[-1]], f[-1], f[-1], f[-1], OTHER[f[-1]], f[-1]] for f in rows]
-    write(d / "dev_matched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[1::2])])
-    write(d / "dev_mismatched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[2::2])])
-    write(d / "test_matched.tsv", ["\t".join(f[:10]) for f in [train_rows[0]] + dev[1:6]])
-    write(d / "test_mismatched.tsv", ["\t".join(f[:10]) for f in [train_rows[0]] + dev[6:9]])
-    (tmp_path / "glue" / "diagnostic").mkdir()
-    shutil.copy(os.path.join(data_dir("glue/diagnostic"), "diagnostic.tsv"),
-                tmp_path / "glue" / "diagnostic" / "diagnostic.tsv")
-    return str(d), train_rows
 
 
 def read_tsv(path):
@@ -127,7 +81,7 @@ def test_classification_cola(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_entailment_mnli(tmp_path, capsys):
-    d, train_rows = mnli_folder(tmp_path)
+    d, train_rows, *_ = mnli_folder(tmp_path)
     out, stdout, logs, results = run(tmp_path, capsys, "mnli", d)
     task = get_task("mnli")
     check_log(task, stdout, logs, len(train_rows))  # 48 samples + a ragged row, less the header

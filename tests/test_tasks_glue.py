@@ -10,16 +10,13 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import data_dir
+from helpers import MNLI_DEV_HEADER, data_dir, glue_dir, mnli_folder, raw_rows, write
 from finetune_lm.util.errors import UserError
 from finetune_lm.tasks import get_task, glue
 
 TASKS = {t.name: t for t in glue.TASKS}
 SPECIALS = (100, 101, 102)
 
-
-def glue_dir(sub):
-    return data_dir(os.path.join("glue", sub))
 
 
 def one_line(err):
@@ -28,19 +25,6 @@ def one_line(err):
     return msg
 
 
-def raw_rows(path):
-    """The file's lines split on tabs, as a shell would see them (no loader)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        lines = f.read().split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line.split("\t") for line in lines]
-
-
-def write(path, lines, final_newline=True):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("\n".join(lines) + ("\n" if final_newline else ""))
-    return str(path)
 
 
 def check_split(split, n, path, labels=None, index=None):
@@ -250,43 +234,6 @@ def test_rte():
 
 
 # --- MNLI and QQP, from the samples in the official layouts ----------------------
-
-MNLI_DEV_HEADER = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse",
-                   "sentence2_binary_parse", "sentence1_parse", "sentence2_parse", "sentence1",
-                   "sentence2", "label1", "label2", "label3", "label4", "label5", "gold_label"]
-OTHER = {"entailment": "neutral", "neutral": "contradiction", "contradiction": "entailment"}
-
-
-def mnli_folder(tmp_path, diagnostic="sibling"):
-    """train.tsv: the 12-column train sample plus a ragged 16-field row; dev_*: the
-    16-column layout; test_*: the 10-column one. diagnostic: "sibling" (GLUE's
-    ../diagnostic/), "inside" (in the MNLI folder) or None."""
-    samples = os.path.join(glue_dir("MNLI"), "glue_format_samples")
-    train = raw_rows(os.path.join(samples, "lmbff_16-42_train.tsv"))
-    dev = raw_rows(os.path.join(samples, "lmbff_16-42_dev_matched.tsv"))
-    assert train[0] == MNLI_DEV_HEADER[:10] + ["label1", "gold_label"]
-    d = tmp_path / "glue" / "MNLI"
-    d.mkdir(parents=True)
-    # A re-annotated row under the 12-column header: label1..label5, gold_label; its
-    # label1 differs from the gold label, which is the last field.
-    r = dev[1]
-    ragged = r[:10] + [OTHER[r[-1]], r[-1], r[-1], OTHER[r[-1]], r[-1], r[-1]]
-    write(d / "train.tsv", ["\t".join(f) for f in train + [ragged]])
-
-    def dev_rows(rows):
-        return [f[:10] + [OTHER[f[-1]], f[-1], f[-1], f[-1], OTHER[f[-1]], f[-1]] for f in rows]
-    write(d / "dev_matched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[1::2])])
-    write(d / "dev_mismatched.tsv", ["\t".join(f) for f in [MNLI_DEV_HEADER] + dev_rows(dev[2::2])])
-    write(d / "test_matched.tsv", ["\t".join(f[:10]) for f in [train[0]] + dev[1:6]])
-    write(d / "test_mismatched.tsv", ["\t".join(f[:10]) for f in [train[0]] + dev[6:9]])
-    real = os.path.join(glue_dir("diagnostic"), "diagnostic.tsv")
-    if diagnostic == "sibling":
-        (tmp_path / "glue" / "diagnostic").mkdir()
-        shutil.copy(real, tmp_path / "glue" / "diagnostic" / "diagnostic.tsv")
-    elif diagnostic == "inside":
-        shutil.copy(real, d / "diagnostic.tsv")
-    return str(d), train, dev, ragged
-
 
 def test_mnli(tmp_path, capsys):
     d, train, dev, ragged = mnli_folder(tmp_path)
