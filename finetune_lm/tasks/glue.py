@@ -155,38 +155,35 @@ def load_sst2(data_dir):
     return split
 
 
+def _labelled_and_test(data_dir, name, texts, test_index, **labelled):
+    """train.tsv and dev.tsv read with `labelled` (the label column, its parser, the
+    index), test.tsv without labels, its index column `test_index`."""
+    src = _source(name)
+    split = {s: _load_file(_path(data_dir, fn), "%s %s" % (name, fn), src, texts, **labelled)
+             for s, fn in (("train", "train.tsv"), ("valid", "dev.tsv"))}
+    split["test"] = _load_file(_path(data_dir, "test.tsv"), "%s test.tsv" % name, src, texts,
+                               index=test_index)
+    return split
+
+
 def load_mrpc(data_dir):
     # train.tsv/dev.tsv as download_glue_data.py's format_mrpc writes them (label
     # `Quality` in column 0, the header behind a BOM); test.tsv names column 0 `index`.
-    src = _source("MRPC")
     texts = {"sentence1": "#1 String", "sentence2": "#2 String"}
-    split = {name: _load_file(_path(data_dir, fn), "MRPC " + fn, src, texts,
-                              label="Quality", parse=_classes(BINARY))
-             for name, fn in (("train", "train.tsv"), ("valid", "dev.tsv"))}
-    split["test"] = _load_file(_path(data_dir, "test.tsv"), "MRPC test.tsv", src, texts,
-                               index="index")
-    return split
+    return _labelled_and_test(data_dir, "MRPC", texts, "index", label="Quality",
+                              parse=_classes(BINARY))
 
 
 def load_stsb(data_dir):
-    src = _source("STS-B")
     texts = {"sentence1": "sentence1", "sentence2": "sentence2"}
-    split = {name: _load_file(_path(data_dir, fn), "STS-B " + fn, src, texts, label="score",
-                              parse=_score, dtype=np.float32, index="index")
-             for name, fn in (("train", "train.tsv"), ("valid", "dev.tsv"))}
-    split["test"] = _load_file(_path(data_dir, "test.tsv"), "STS-B test.tsv", src, texts,
-                               index="index")
-    return split
+    return _labelled_and_test(data_dir, "STS-B", texts, "index", label="score", parse=_score,
+                              dtype=np.float32, index="index")
 
 
 def load_qqp(data_dir):
-    src = _source("QQP")
     texts = {"question1": "question1", "question2": "question2"}
-    split = {name: _load_file(_path(data_dir, fn), "QQP " + fn, src, texts, label="is_duplicate",
+    return _labelled_and_test(data_dir, "QQP", texts, "id", label="is_duplicate",
                               parse=_classes(BINARY), index="id")
-             for name, fn in (("train", "train.tsv"), ("valid", "dev.tsv"))}
-    split["test"] = _load_file(_path(data_dir, "test.tsv"), "QQP test.tsv", src, texts, index="id")
-    return split
 
 
 def _diagnostic(data_dir, texts):

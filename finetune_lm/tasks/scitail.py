@@ -11,9 +11,8 @@ import os
 import numpy as np
 
 from finetune_lm.util.errors import UserError
-from . import transforms
-from .base import Split, Task, label_index, read_tsv
-from .metrics import ACCURACY
+from .base import Split, label_index, read_tsv
+from .snli import entailment_task
 
 SOURCE = ("SciTail v1.1 (http://data.allenai.org.s3.amazonaws.com/downloads/SciTailV1.1.zip, "
           "its tsv_format folder)")
@@ -43,19 +42,6 @@ def load(data_dir):
             for name, stem in SPLITS}
 
 
-TASKS = [Task(
-    name="scitail",
-    folder=os.path.join("SciTailV1.1", "tsv_format"),
-    source=SOURCE,
-    load=load,
-    fields=("premise", "hypothesis"),
-    transform=transforms.entailment("premise", "hypothesis"),
-    n_seq=1,
-    head="linear",
-    n_out=2,
-    label_names=LABELS,
-    metrics=(ACCURACY,),
-    analysis=("test",),
-    title="SciTail",
-    paper={"test acc": 88.3},
-)]
+TASKS = [entailment_task(name="scitail", folder=os.path.join("SciTailV1.1", "tsv_format"),
+                         source=SOURCE, load=load, n_out=2, label_names=LABELS,
+                         title="SciTail", paper={"test acc": 88.3})]

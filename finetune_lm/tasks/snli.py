@@ -98,19 +98,13 @@ def load(data_dir):
     return {name: read_jsonl(jsonl[name], "SNLI %s" % stem) for name, stem in SPLITS}
 
 
-TASKS = [Task(
-    name="snli",
-    folder="snli_1.0",
-    source=SOURCE,
-    load=load,
-    fields=("premise", "hypothesis"),
-    transform=transforms.entailment("premise", "hypothesis"),
-    n_seq=1,
-    head="linear",
-    n_out=3,
-    label_names=LABELS,
-    metrics=(ACCURACY,),
-    analysis=("test",),
-    title="SNLI",
-    paper={"test acc": 89.9},
-)]
+def entailment_task(**declared):
+    """A premise/hypothesis task with a linear head over its labels, scored by accuracy on
+    its public test labels (SNLI, SciTail)."""
+    return Task(fields=("premise", "hypothesis"),
+                transform=transforms.entailment("premise", "hypothesis"), n_seq=1,
+                head="linear", metrics=(ACCURACY,), analysis=("test",), **declared)
+
+
+TASKS = [entailment_task(name="snli", folder="snli_1.0", source=SOURCE, load=load, n_out=3,
+                         label_names=LABELS, title="SNLI", paper={"test acc": 89.9})]
