@@ -13,8 +13,9 @@ import sys
 
 from finetune_lm import flags
 from finetune_lm.data import task_download
-from finetune_lm.lm.release_files import DEFAULT_DEST, download  # noqa: F401  (the library, as before)
-from finetune_lm.lm.release_files import fetch_command, missing_files, missing_inputs  # noqa: F401
+# The library (lm/release_files.py); its names stay importable from here.
+from finetune_lm.lm.release_files import (DEFAULT_DEST, download, fetch_command,  # noqa: F401
+                                          missing_files, missing_inputs)
 from finetune_lm.model import release
 from finetune_lm.util.errors import UserError, run_command
 from finetune_lm.util.fetch import DEFAULT_TIMEOUT, RERUN

@@ -29,9 +29,9 @@ import sys
 from finetune_lm import flags
 from finetune_lm.tasks import all_tasks
 # The job itself lives in the training layer; its names stay importable from here.
-from finetune_lm.training.fine_tune import (GPT1_SIZES, args_dict, check_args, check_batch,  # noqa: F401
-                                            data_keys, describe, fine_tune, prepare,
-                                            resolve_sizes, run, run_paths)
+from finetune_lm.training.fine_tune import (  # noqa: F401
+    GPT1_SIZES, args_dict, check_args, check_batch, data_keys, describe, fine_tune, prepare,
+    resolve_sizes, run, run_paths)
 from finetune_lm.training.checkpoint import interrupted_message
 from finetune_lm.util.errors import run_command
 
