@@ -122,8 +122,7 @@ def test_a_planted_upward_import_is_caught(tmp_path):
     mod = tmp_path / "m.py"
     mod.write_text("import os\ndef f():\n    from finetune_lm.training import towers\n"
                    "from finetune_lm import flags\nfrom finetune_lm.model.ops import gelu\n")
-    assert imports(str(mod))[0] == (3, "training.towers")
-    assert sorted(t for _, t in imports(str(mod))) == ["flags", "model.ops", "training.towers"]
+    assert imports(str(mod)) == [(3, "training"), (4, "flags"), (5, "model.ops")]
     assert layer_of("training.towers") == "training/" and layer_of("flags") == COMMANDS
 
 
