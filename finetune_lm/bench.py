@@ -209,7 +209,7 @@ def plain_bf16(args, gpu):
     """--compute_dtype bfloat16 on a CPU with bfloat16 instructions runs the plain graph
     (unless --bf16_xla): XLA:CPU runs its dots through Eigen, without those instructions,
     no faster than float32; the plain graph's MatMul takes oneDNN's avx512_bf16/AMX
-    kernels (docs/performance.md, issue #17)."""
+    kernels (docs/performance.md)."""
     return (not gpu and args.xla and getattr(args, "compute_dtype", "float32") == "bfloat16"
             and not getattr(args, "bf16_xla", False) and cpu_has_bf16())
 

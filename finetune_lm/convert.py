@@ -8,7 +8,7 @@ OpenAIGPTLMHeadModel or OpenAIGPTDoubleHeadsModel save it (`transformer.` prefix
 not). Read with the safetensors package's NumPy API: no torch, no transformers. The
 output is the released format (params_shapes.json, params_0..9.npy, and the two
 vocabulary files when DIR has them), written as the original's files were (see
-finetune_lm/hf.py). When every weight file then has the release's upstream git blob
+finetune_lm/lm/hf.py). When every weight file then has the release's upstream git blob
 id, the folder is the release and is used as such; otherwise it gets its own
 manifest.json, and the weights are not verified against the release: the output says
 which, in one line. Token rows beyond vocab.json's entries (the three special tokens

@@ -3,7 +3,7 @@
     python -m finetune_lm.perplexity FILE... [--params_dir params/ |
         --checkpoint save/<desc>/best_params.jl] [--n_ctx 512] [--stride 511]
 
-Each file is encoded as finetune_lm.pretrain reads a corpus (finetune_lm.corpus: in
+Each file is encoded as finetune_lm.pretrain reads a corpus (finetune_lm.data.corpus: in
 parallel, cached by content) and scored in windows of --n_ctx tokens (default: the
 model's context, 512 for GPT-1) every --stride tokens (default: --n_ctx - 1,
 contiguous windows overlapping by one token); every token but a file's first is

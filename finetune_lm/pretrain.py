@@ -8,7 +8,7 @@ The recipe's defaults are the paper's: contiguous windows of 512 tokens (the cor
 encoded once into a token file, finetune_lm/data/corpus.py, read by a tf.data pipeline),
 64 windows per update (--n_batch 16 x --n_gpu 4 towers), Adam with a maximum lr of
 2.5e-4 warmed up linearly over 2000 updates then annealed to 0 on a cosine
-(warmup_cosine of finetune_lm.opt), 100 epochs, dropout 0.1 on the embeddings,
+(warmup_cosine of finetune_lm.training.opt), 100 epochs, dropout 0.1 on the embeddings,
 attention and residuals, the modified L2 0.01 on every weight that is not a bias or
 a gain, GELU, N(0, 0.02) initialisation, the released BPE vocabulary. The loss is
 the next-token cross-entropy under the softmax over the vocabulary's rows of the

@@ -3,7 +3,7 @@ model's settings and random parameters, the NumPy reference pieces, and how a co
 runs in a subprocess or in process. Test files import this module, never each other.
 
 Real data comes from $FINETUNE_LM_DATA (a folder holding gpt1/, rocstories/, glue/, ...,
-as ../shared/data does); tests that need it skip, naming the variable.
+as the project's shared data folder does); tests that need it skip, naming the variable.
 """
 
 import contextlib
@@ -141,7 +141,7 @@ def np_softmax(x):
     return ex / ex.sum(-1, keepdims=True)
 
 
-# -- ROCStories' original dense layout (FIDELITY.md), through the task's transform -----------
+# -- ROCStories' original dense layout (docs/fidelity.md), through the task's transform -----------
 
 # -- the tiny language model of test_sample and test_perplexity, and its NumPy forward --
 
@@ -208,7 +208,7 @@ def roc_dense(X1, X2, X3, n_ctx, max_len, start, delimiter, clf_token, pos_offse
     return X, M
 
 
-# -- #15: run folders and Hugging Face folders (test_predict, test_export, test_convert) --
+# -- run folders and Hugging Face folders (test_predict, test_export, test_convert) --
 
 def fake_run(folder, task_name, n_ctx=48, n_embd=32, n_layer=1, n_head=2, seed=0,
              data=None, n_ctx_flag=512, xla=False):

@@ -1,5 +1,5 @@
 """finetune_lm.tasks.rocstories (ROCStories loading and input layout), training.loop.shuffled
-(the epoch order) and train.prepare, against FIDELITY.md ("ROCStories", "Randomness")."""
+(the epoch order) and train.prepare, against docs/fidelity.md ("ROCStories", "Randomness")."""
 
 import csv
 import os

@@ -1,4 +1,4 @@
-"""The edges (#18): runs that cannot trample each other, outputs that are never stale,
+"""The edges: runs that cannot trample each other, outputs that are never stale,
 checks before the slow work, sizes read from the files that hold them, no silent wrong
 result, one error line for every bad flag, and --help that says what each flag means."""
 

@@ -1,6 +1,6 @@
 """Tests for finetune_lm.model (ops, transformer, heads) and the fine-tuning objective that
 composes them (training/objectives.py), against an independent NumPy transcription of
-FIDELITY.md.
+docs/fidelity.md ("Model", "Heads").
 
 Tiny configuration in the style of google-research/bert's modeling_test.py: vocabulary
 60 (+3 specials, +10 positions), n_ctx 10, 2 layers, width 32, 4 heads, ROCStories'

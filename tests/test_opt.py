@@ -1,6 +1,6 @@
 """Tests for finetune_lm.training.opt (and one whole update through
-finetune_lm.training.towers) against a NumPy transcription of FIDELITY.md, "Optimiser and
-schedule"."""
+finetune_lm.training.towers) against a NumPy transcription of docs/fidelity.md, "The
+update: optimiser and schedule"."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""finetune_lm.pretrain and finetune_lm.corpus: a tiny pre-training on ROCStories
+"""finetune_lm.pretrain and finetune_lm.data.corpus: a tiny pre-training on ROCStories
 stories lowers the held-out perplexity and writes a folder that the loader, sample,
 perplexity and train.py read; the schedule and the modified L2 against NumPy; resume
 after SIGKILL; the token file (parallel encoding equal to encoding whole files,

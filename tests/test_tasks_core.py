@@ -481,7 +481,7 @@ def test_bench_reads_the_declaration():
         bench.check_args(bench.build_parser().parse_args(base + ["--dataset", "sst3"]))
 
 
-# -- the training loop (FIDELITY.md "Training loop and outputs") -----------------------
+# -- the training loop (docs/fidelity.md "Training loop and outputs") -----------------------
 
 def test_loop_evaluations_best_rule_and_train_rows(tmp_path):
     """Evaluations after each epoch and at updates 1000 and 2000 of the first only; the

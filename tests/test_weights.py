@@ -1,6 +1,6 @@
 """finetune_lm.lm.weights against full-size stand-ins of the released GPT-1 weight files.
 
-The stand-ins are written in exactly the released format (FIDELITY.md, "Released
+The stand-ins are written in exactly the released format (docs/fidelity.md, "Released
 weights"): `params_shapes.json` with the 146 shapes and one flat float32 stream of
 116,534,784 seeded random values cut into 10 `.npy` files.  Every loaded array is
 compared with the slice of that stream where the released layout puts it, so a
@@ -38,7 +38,7 @@ def param_shapes(hp):
     transformer's, then the head's), at hp's sizes."""
     return FineTuning(hp.replace(**ROC_HEAD)).param_shapes()
 
-# Per-layer arrays, in file order, with their shapes (FIDELITY.md).
+# Per-layer arrays, in file order, with their shapes (docs/fidelity.md).
 BLOCK = [
     ("attn/c_attn/w", [1, N_EMBD, 3 * N_EMBD]),
     ("attn/c_attn/b", [3 * N_EMBD]),

@@ -14,7 +14,7 @@ A BooksCorpus-sized corpus (about 800 M words) is never held as Python lists:
   then joined into `<key>.tokens`, and `<key>.json` (written last) records the
   token count and each file's range.
 
-Tokens: each unit is encoded like one text (finetune_lm.text); a unit that ends a
+Tokens: each unit is encoded like one text (finetune_lm.data.text); a unit that ends a
 line (or the file) is followed by the newline token, as the encoder writes a line
 break. So documents separated by blank lines, or one document per file, become one
 stream with a newline token between documents, as the whole file encoded at once

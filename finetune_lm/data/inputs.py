@@ -234,7 +234,7 @@ def input_report(encoded, n_ctx_flag):
 def prepare_task(task, splits, encoder_path, bpe_path, n_ctx_flag, cache_dir=None,
                  verbose=True):
     """(n_vocab, n_ctx, specials, {split: Encoded}): the model's context is the longest
-    transformed sequence over every split, capped at --n_ctx (FIDELITY.md)."""
+    transformed sequence over every split, capped at --n_ctx (docs/fidelity.md, "ROCStories")."""
     vocab = load_encoder(encoder_path)
     n_vocab = len(vocab)
     specials = add_special_tokens(vocab)

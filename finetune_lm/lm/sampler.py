@@ -42,7 +42,7 @@ def choose(logits, seed, step, temperature=1.0, top_k=0, top_p=1.0):
     """The next token of each row of logits [B, V]: argmax with top_k 1, else a draw
     from softmax(logits / temperature) restricted by top_k (0: off) and top_p (1: off).
     The draw is Gumbel-max over Philox uniforms seeded by fold_in(seed, step): the same
-    bits with or without XLA (finetune_lm.rng)."""
+    bits with or without XLA (finetune_lm.model.rng)."""
     if top_k == 1:
         return tf.argmax(logits, -1, output_type=tf.int32)
     logits = logits / temperature

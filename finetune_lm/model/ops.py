@@ -68,7 +68,7 @@ def init_value(name, shape, seed):
     """The original's initialisers: N(0, 0.02) weights, zero biases, unit LN gains.
 
     Each array has its own generator keyed by (seed, name), so the global numpy
-    generator stays for the draws FIDELITY.md orders (special rows, shuffles).
+    generator stays for the draws docs/fidelity.md orders (special rows, shuffles).
     """
     leaf = name.rsplit("/", 1)[1]
     if leaf == "g":

@@ -162,7 +162,7 @@ class Task:
     transform(ids, specials, n_ctx) -> K token lists: ids maps each field to its BPE
         ids, specials is (start, delimiter, classify), n_ctx the --n_ctx flag (512).
     n_seq: K, sequences per example. head: "choice", "linear" or "pair_sum"
-        (finetune_lm/heads.py). n_out: the head's output columns (1 for "choice").
+        (finetune_lm/model/heads.py). n_out: the head's output columns (1 for "choice").
     label_names: the strings a submission writes for each class (None: the class
         index, or a float for a regression).
     targets(labels) -> Y: what the loss reads (default: the int labels); with

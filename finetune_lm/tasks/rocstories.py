@@ -1,5 +1,5 @@
 """ROCStories Cloze Test (Story Cloze, spring 2016): multiple choice between two
-endings, K = 2, as openai/finetune-transformer-lm released it (FIDELITY.md).
+endings, K = 2, as openai/finetune-transformer-lm released it (docs/fidelity.md, "ROCStories").
 
 Training and validation come from the val file (split by scikit-learn with the
 original's seed), the test file is the test set; labels are public, so --analysis
