@@ -89,9 +89,9 @@ def load_source(args):
     if (args.run is None) == (args.params_dir is None):
         raise UserError("expected one of --run save/<desc> and --params_dir FOLDER")
     if args.run is not None:
-        from finetune_lm.tasks import get_task
+        from finetune_lm.tasks import task_for_run
         info, best = runs.read_run(args.run)
-        task = get_task(info["task"])
+        task = task_for_run(info)
         encoder_path, bpe_path = runs.vocabulary(info, "params/", args.encoder_path,
                                                  args.bpe_path)
         return {"kind": "run", "info": info, "task": task, "arrays": runs.load_arrays(info, best),

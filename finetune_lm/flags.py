@@ -12,7 +12,8 @@ import argparse
 import os
 import sys
 
-from finetune_lm.tasks import all_tasks
+from finetune_lm.tasks import add_flags as add_task_flags
+from finetune_lm.tasks import dataset_names
 # The checks and flags -> HParams live in the training layer, for the library code too.
 from finetune_lm.training.checks import CHECKS, check, hparams, vocabulary_paths  # noqa: F401
 
@@ -175,10 +176,10 @@ def add_run(p, n_iter=3, save_every=0, cache_dir=os.path.join("datasets", ".cach
 def add_fine_tuning(p):
     """The flags of a fine-tuning run (train.py, reproduce.py): the task and its outputs,
     the run, the model, dropout, the optimiser, the devices, the weights."""
-    tasks = all_tasks()
+    tasks = dataset_names()
     g = p.add_argument_group("the task and its outputs")
     g.add_argument("--dataset", type=str, default=None,
-                   help="task to fine-tune on (required): %s" % ", ".join(sorted(tasks)))
+                   help="task to fine-tune on (required): %s" % ", ".join(tasks))
     g.add_argument("--data_dir", type=str, default=None,
                    help="folder of the task's files (default: datasets/<the task's folder>)")
     g.add_argument("--submission_dir", type=str, default="submission/",
@@ -197,6 +198,7 @@ def add_fine_tuning(p):
     g.add_argument("--unverified_weights", action="store_true",
                    help="load weights in the released format that are not the release "
                         "(converted, re-saved) without checking them; prints a warning")
+    add_task_flags(p)
     add_run(p)
     add_size(p, from_folder=True)
     add_dropout(p)

@@ -338,7 +338,7 @@ def _write(path, lines):
 
 def check(args):
     """Everything that can be checked before TensorFlow starts; returns the plan."""
-    from finetune_lm.tasks import get_task
+    from finetune_lm.tasks import task_for_run
     if args.glue_zip or args.runs:
         return check_glue(args)
     if not args.run:
@@ -350,7 +350,7 @@ def check(args):
     if args.n_batch is not None and args.n_batch < 1:
         raise UserError("--n_batch %d: expected a positive integer" % args.n_batch)
     info, best = runs.read_run(args.run)
-    task = get_task(info["task"])
+    task = task_for_run(info)
     encoder_path, bpe_path = runs.vocabulary(info, args.params_dir, args.encoder_path,
                                              args.bpe_path)
     if args.input is not None:
@@ -392,7 +392,7 @@ def run(args, plan):
 # -- the GLUE server's upload --------------------------------------------------------------
 
 def check_glue(args):
-    from finetune_lm.tasks import get_task
+    from finetune_lm.tasks import task_for_run
     if not (args.glue_zip and args.runs):
         raise UserError("--glue_zip OUT.zip and --runs RUN... go together (one run folder per "
                         "GLUE task)")
@@ -402,7 +402,7 @@ def check_glue(args):
     by_task = {}
     for run_dir in args.runs:
         info, best = runs.read_run(run_dir)
-        task = get_task(info["task"])
+        task = task_for_run(info)
         if task.name not in [t.name for t in glue]:
             raise UserError("--runs %s is a run of %s, not of a GLUE task (%s)"
                             % (run_dir, task.name, ", ".join(t.name for t in glue)))

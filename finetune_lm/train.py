@@ -27,7 +27,7 @@ import os
 import sys
 
 from finetune_lm import flags
-from finetune_lm.tasks import all_tasks
+from finetune_lm.tasks import dataset_names
 # The job itself lives in the training layer; its names stay importable from here.
 from finetune_lm.training.fine_tune import (  # noqa: F401
     GPT1_SIZES, args_dict, check_args, check_batch, data_keys, describe, fine_tune, prepare,
@@ -39,7 +39,7 @@ PROG = "python train.py"
 
 
 def build_parser():
-    p = flags.parser(PROG, "%s Tasks: %s." % (__doc__.split("\n")[0], ", ".join(sorted(all_tasks()))))
+    p = flags.parser(PROG, "%s Tasks: %s." % (__doc__.split("\n")[0], ", ".join(dataset_names())))
     return flags.add_fine_tuning(p)
 
 

@@ -80,8 +80,16 @@ def n_logits(hp):
     return hp.n_seq if hp.head == "choice" else hp.n_out
 
 
+def regression(hp):
+    """One output column of a linear or pair_sum head is a regression (a softmax over
+    one class would be constant): the loss is the squared error against float targets."""
+    return hp.head != "choice" and hp.n_out == 1 and not hp.soft_targets
+
+
 def loss(logits, Y, hp):
-    """Per-example classification loss [B]."""
+    """Per-example loss [B]: classification, or a regression's squared error."""
+    if regression(hp):
+        return tf.square(logits[:, 0] - tf.cast(Y, logits.dtype))  # [B]
     if hp.soft_targets:
         return tf.nn.softmax_cross_entropy_with_logits(labels=Y, logits=logits)
     return tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=Y)

@@ -175,6 +175,8 @@ class Task:
     groups: subsets the metrics are also reported on (RACE: middle, high).
     split_titles: how --analysis names each split ("valid": "Valid", "test": "Test"
         unless the task says otherwise; MNLI's other splits are its own).
+    spec, about: for a task built from flags or a file outside the package (tasks.custom,
+        tasks.task_file): what rebuilds it from model.json, and a line saying it.
     paper: the paper's numbers, {"<split> <metric>": value}, for reproduce's table
         (split "test" of a GLUE task: the GLUE server's hidden test set).
     """
@@ -201,6 +203,11 @@ class Task:
     # Other reference figures for reproduce's table: {row name: (what it is, value)},
     # on the same split and metric as the first paper number.
     references: dict = dataclasses.field(default_factory=dict)
+    # A task not in the table (your own data, a --task_file): how to build it again, as
+    # model.json records it (tasks.task_for_run), and one line saying it (the run's
+    # first lines).
+    spec: Optional[dict] = None
+    about: str = ""
 
     @property
     def display(self):

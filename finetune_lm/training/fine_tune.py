@@ -17,7 +17,7 @@ from finetune_lm.lm.release_files import missing_inputs
 from finetune_lm.lm.weights import folder_sizes as weights_sizes
 from finetune_lm.lm.weights import verify_params_dir
 from finetune_lm.model import release
-from finetune_lm.tasks import all_tasks, get_task
+from finetune_lm.tasks import dataset_names, get_task, task_for_args
 from finetune_lm.training import checks
 from finetune_lm.training.checkpoint import Resume, resumed_line
 from finetune_lm.util.errors import UserError
@@ -27,22 +27,21 @@ from finetune_lm.util.files import RunLock, check_writable, lock_name
 def check_args(args):
     """Every check that needs no slow work (encoding, compilation, training): the flags,
     the files the run reads, the folders it writes, the weights."""
-    tasks = all_tasks()
-    if args.dataset is None:
-        raise UserError("--dataset is required; expected one of: %s" % ", ".join(sorted(tasks)))
-    get_task(args.dataset)
+    if args.dataset is None and not getattr(args, "task_file", None):
+        raise UserError("--dataset is required; expected one of: %s" % ", ".join(dataset_names()))
+    task = task_for_args(args)  # your own files: their headers and labels checked here
     checks.check(args)
     if args.analysis and not args.submit:
         raise UserError("--analysis needs --submit: it scores the test predictions that "
                         "--submit writes; add --submit")
     args.desc = args.desc or args.dataset
-    args.data_dir = args.data_dir or os.path.join("datasets", tasks[args.dataset].folder)
+    args.data_dir = args.data_dir or os.path.join("datasets", task.folder)
     checks.vocabulary_paths(args)
     if os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
         raise UserError("--data_dir %s is a file; expected the folder of the %s files"
                         % (args.data_dir, args.dataset))
     problem = missing_inputs(args.data_dir, data_source(args.dataset, args.data_dir,
-                                                        tasks[args.dataset].source),
+                                                        task.source),
                              args.params_dir, args.n_transfer, args.encoder_path, args.bpe_path)
     problem = problem or missing_data(args.dataset, args.data_dir)
     if problem:
@@ -181,6 +180,8 @@ def describe(args, task, hp, strategy, data, notes=()):
           "%s; log %s" % (args.n_iter, len(data["train"]) // hp.n_batch_train, hp.n_updates_total,
                           hp.n_gpu, hp.n_batch, n_rep, "s" if n_rep > 1 else "", unused,
                           os.path.join(args.log_dir, args.desc + ".jsonl")))
+    if task.about:
+        print("task: %s" % task.about)
     for note in notes:
         print("inputs: %s" % note)
     main = task.main_metric.name

@@ -41,6 +41,8 @@ def model_info(task, hp, args=None):
         "n_batch": hp.n_batch, "n_gpu": hp.n_gpu, "xla": bool(hp.xla),
         "compute_dtype": hp.compute_dtype,
         "label_names": list(task.label_names) if task.label_names else None,
+        # A task built from flags or a file outside the package: how to build it again.
+        "task_spec": task.spec,
         "data_dir": os.path.abspath(args["data_dir"]) if args.get("data_dir") else None})
     if args.get("encoder_path") and args.get("bpe_path"):
         info.update({"encoder_path": os.path.abspath(args["encoder_path"]),

@@ -102,8 +102,8 @@ def load_arrays(info, best):
 def hparams(info, **changes):
     """HParams of the run for evaluation (dropout off)."""
     from finetune_lm.model.hparams import HParams
-    from finetune_lm.tasks import get_task
-    task = get_task(info["task"])
+    from finetune_lm.tasks import task_for_run
+    task = task_for_run(info)
     hp = HParams(n_vocab=info["n_vocab"], n_special=info["n_special"], n_ctx=info["n_ctx"],
                  n_embd=info["n_embd"], n_head=info["n_head"], n_layer=info["n_layer"],
                  embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0,

@@ -20,6 +20,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from finetune_lm.model import heads
 from finetune_lm.model.ops import init_value
 from finetune_lm.training.opt import adam
 from finetune_lm.util.errors import UserError
@@ -283,7 +284,7 @@ def mgpu_predict(state, objective, n_batch_eval=None):
     def predict(X, M, Y=None):
         if Y is None:  # no labels (a test set): any targets of the right shape
             Y = (np.zeros((len(X), hp.n_out), np.float32) if hp.soft_targets
-                 else np.zeros(len(X), np.int32))
+                 else np.zeros(len(X), np.float32 if heads.regression(hp) else np.int32))
         logits, losses = [], []
         for i in range(0, len(X), n_eval):
             n = min(n_eval, len(X) - i)
