@@ -394,3 +394,44 @@ def test_reproduce_over_seeds_of_a_custom_task(tmp_path, capsys):
                            "--text_fields", "text", "--label_field", "label", "--seeds", "1",
                            "2", "--results_dir", str(out / "res")] + run_flags(out, "rep")) == 0
     assert "rep" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_bench_encode_prints_rows_per_second(capsys):
+    from finetune_lm import bench_encode
+    assert bench_encode.main(["--rows", "40", "--words", "3",
+                              "--params_dir", data_dir("gpt1")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [
+        "rows", "read_rows_per_s", "encode_rows_per_s", "total_rows_per_s"]
+    assert lines[0] == "rows: 40" and all(float(line.split(": ")[1]) > 0 for line in lines)
+
+
+def test_the_docs_task_file_example_loads_and_encodes(tmp_path):
+    """docs/custom_data.md's task file, as written there, goes through train.py's checks
+    and encoding."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "custom_data.md"),
+              encoding="utf-8") as f:
+        doc = f.read()
+    code = doc.split("```python\n")[1].split("```")[0]
+    (tmp_path / "my_task.py").write_text(code, encoding="utf-8")
+    data = tmp_path / "reviews"
+    data.mkdir()
+    for name, n in (("train", 8), ("valid", 4), ("test", 3)):
+        with open(str(data / (name + ".jsonl")), "w", encoding="utf-8") as f:
+            for i in range(n):
+                row = {"id": "r%d" % i, "title": "title %d" % i, "body": "a long body " * i}
+                if name != "test":
+                    row["stars"] = i % 5 + 1
+                f.write(json.dumps(row) + "\n")
+    args = parse("--task_file", tmp_path / "my_task.py", "--data_dir", data, "--params_dir",
+                 data_dir("gpt1"), "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "8",
+                 "--n_head", "2", "--n_ctx", "16", "--n_batch", "2", "--n_gpu", "1",
+                 "--cache_dir", "", "--save_dir", tmp_path / "save", "--log_dir",
+                 tmp_path / "log", "--submit")
+    train.check_args(args)
+    assert (args.dataset, args.desc) == ("reviews", "reviews")
+    hp, enc = train.prepare(args, verbose=False)
+    assert (hp.head, hp.n_out, sorted(enc)) == ("linear", 2, ["test", "train", "valid"])
+    assert enc["train"].labels.tolist() == [0, 0, 0, 1, 1, 0, 0, 0]
+    assert enc["test"].index == ["r0", "r1", "r2"] and enc["train"].longest <= 16

@@ -46,6 +46,7 @@ def get_task(name):
 # -- tasks not in the table: your own data, a --task_file --------------------------------
 
 add_flags = custom.add_flags  # train.py's group of flags for them
+CUSTOM = custom.NAME  # the --dataset name of your own files
 
 
 def dataset_names():
