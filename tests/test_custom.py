@@ -12,7 +12,7 @@ import pytest
 
 import finetune_lm.tasks
 from helpers import data_dir, error_line
-from finetune_lm import predict, reproduce, train
+from finetune_lm import export, predict, reproduce, train
 from finetune_lm.tasks import custom, task_for_args, task_for_run
 from finetune_lm.util.errors import UserError
 
@@ -172,6 +172,20 @@ def test_the_spec_rebuilds_the_task_without_the_flags(tmp_path):
     a, b = task.load(""), again.load("")
     assert a["valid"].index == b["valid"].index and len(b["valid"]) == 5
     assert finetune_lm.tasks.get_task("custom") is again
+
+
+def test_one_output_column_is_a_regression_with_squared_error():
+    import tensorflow as tf
+    from types import SimpleNamespace
+    from finetune_lm.model import heads
+    logits = tf.constant([[1.5], [-0.5]])
+    for head in ("linear", "pair_sum"):
+        hp = SimpleNamespace(head=head, n_out=1, soft_targets=False)
+        assert heads.regression(hp)
+        np.testing.assert_allclose(heads.loss(logits, np.array([1.0, 1.0], np.float32), hp),
+                                   [0.25, 2.25])
+    assert not heads.regression(SimpleNamespace(head="choice", n_out=1, soft_targets=False))
+    assert not heads.regression(SimpleNamespace(head="linear", n_out=2, soft_targets=False))
 
 
 # -- bad input: one error line naming file, line and column ----------------------------
@@ -359,6 +373,11 @@ def test_runs_classification_similarity_regression_choice_submit_predict_resume(
     assert len(got) == 3 and got[0].startswith("prediction") and \
         got[1].split("\t")[0] in ("neg", "pos")
 
+    assert export.main(["--run", str(out / "save" / "cls"), "--to", "hf",
+                        str(tmp_path / "hf")]) == 0
+    with open(str(tmp_path / "hf" / "config.json")) as f:
+        assert json.load(f)["finetune_lm"]["labels"] == ["neg", "pos"]
+
     pairs = write(tmp_path / "s.jsonl", ["a", "b", "y"],
                   [["x %s" % w, "y %s" % v, float(i % 5) + 0.5]
                    for i, (w, v) in enumerate(zip(WORDS * 3, WORDS[::-1] * 3))])
@@ -393,7 +412,13 @@ def test_reproduce_over_seeds_of_a_custom_task(tmp_path, capsys):
     assert reproduce.main(["--dataset", "custom", "--train_file", train_file,
                            "--text_fields", "text", "--label_field", "label", "--seeds", "1",
                            "2", "--results_dir", str(out / "res")] + run_flags(out, "rep")) == 0
-    assert "rep" in capsys.readouterr().out
+    capsys.readouterr()
+    with open(str(out / "res" / "rep_reproduce.csv")) as f:
+        rows = list(csv.reader(f))
+    assert [r[:2] for r in rows[1:3]] == [["1", "rep_seed1"], ["2", "rep_seed2"]]
+    for seed in (1, 2):
+        with open(str(out / "save" / ("rep_seed%d" % seed) / "model.json")) as f:
+            assert json.load(f)["task_spec"]["files"]["train"] == train_file
 
 
 @pytest.mark.slow
