@@ -14,6 +14,7 @@ import finetune_lm.tasks
 from helpers import data_dir, error_line
 from finetune_lm import export, predict, reproduce, train
 from finetune_lm.tasks import custom, task_for_args, task_for_run
+from finetune_lm.train_rows import argv_of, fine_tune_rows
 from finetune_lm.util.errors import UserError
 
 WORDS = "good bad fine awful great poor nice dull".split()
@@ -273,6 +274,12 @@ def test_bad_flags(tmp_path, capsys):
         "error: --train_file goes with --dataset custom (your own files), not --dataset rte")
 
 
+def test_argv_of_keyword_arguments():
+    assert argv_of({"text_fields": ["a", "b"], "submit": True, "analysis": False,
+                    "metric": None, "n_iter": 2}) == ["--text_fields", "a,b", "--submit",
+                                                      "--n_iter", "2"]
+
+
 # -- a task file -------------------------------------------------------------------------
 
 TASK_FILE = '''
@@ -378,13 +385,17 @@ def test_runs_classification_similarity_regression_choice_submit_predict_resume(
     with open(str(tmp_path / "hf" / "config.json")) as f:
         assert json.load(f)["finetune_lm"]["labels"] == ["neg", "pos"]
 
-    pairs = write(tmp_path / "s.jsonl", ["a", "b", "y"],
-                  [["x %s" % w, "y %s" % v, float(i % 5) + 0.5]
-                   for i, (w, v) in enumerate(zip(WORDS * 3, WORDS[::-1] * 3))])
-    valid = write(tmp_path / "sv.jsonl", ["a", "b", "y"], [["x good", "y bad", 1.25]] * 4)
-    assert train.main(["--dataset", "custom", "--train_file", pairs, "--valid_file", valid,
-                       "--text_fields", "a,b", "--input", "similarity", "--label_field", "y"]
-                      + run_flags(out, "reg")) == 0
+    # The regression through the Python API: rows as dicts, the same run as the command's.
+    pairs = [{"a": "x %s" % w, "b": "y %s" % v, "y": float(i % 5) + 0.5}
+             for i, (w, v) in enumerate(zip(WORDS * 3, WORDS[::-1] * 3))]
+    tiny = dict(n_transfer=-1, n_layer=1, n_embd=8, n_head=2, n_iter=1, n_gpu=1, n_batch=4,
+                no_xla=True, submit=True, analysis=True, cache_dir="",
+                params_dir=data_dir("gpt1"), log_dir=str(out / "log"),
+                submission_dir=str(out / "sub"))
+    run_dir, result = fine_tune_rows(pairs, ["a", "b"], "y", input="similarity",
+                                     valid_rows=[{"a": "x good", "b": "y bad", "y": 1.25}] * 4,
+                                     desc="reg", save_dir=str(out / "save"), **tiny)
+    assert run_dir == str(out / "save" / "reg") and result["n_updates"] == 6
     stdout = capsys.readouterr().out
     assert "task: input similarity: similarity of a and b, both orders; label y: a " \
            "regression (squared error); main metric pearson" in stdout
