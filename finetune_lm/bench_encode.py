@@ -52,12 +52,12 @@ def write_rows(path, n, n_words, vocab, seed):
 
 
 def run(args, out=print):
-    from finetune_lm import train  # the task flags as train.py parses them
     from finetune_lm.data import inputs
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "rows.csv")
         write_rows(path, args.rows, args.words, load_encoder(args.encoder_path), args.seed)
-        targs = train.build_parser().parse_args([
+        # The task flags as train.py parses them.
+        targs = flags.add_fine_tuning(flags.parser(PROG, "")).parse_args([
             "--dataset", CUSTOM, "--train_file", path,
             "--text_fields", "premise,hypothesis", "--label_field", "label"])
         t0 = time.perf_counter()

@@ -17,9 +17,10 @@ finetune_lm.util.errors.UserError with the command's message.
 
 import os
 
-from finetune_lm import train
+from finetune_lm import flags
 from finetune_lm.tasks import CUSTOM
 from finetune_lm.tasks.custom import rows_file
+from finetune_lm.training.fine_tune import check_args, run
 
 
 def argv_of(flags):
@@ -47,5 +48,5 @@ def fine_tune_rows(train_rows, text_fields, label_field, valid_rows=None, test_r
     argv = ["--dataset", CUSTOM] + argv_of(dict(files, text_fields=list(text_fields),
                                                 label_field=label_field, desc=desc,
                                                 save_dir=save_dir, **flags))
-    args = train.check_args(train.build_parser().parse_args(argv))
-    return os.path.join(save_dir, desc), train.run(args)
+    args = check_args(flags.add_fine_tuning(flags.parser("python train.py", "")).parse_args(argv))
+    return os.path.join(save_dir, desc), run(args)

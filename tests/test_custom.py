@@ -449,7 +449,8 @@ def test_the_docs_task_file_example_loads_and_encodes(tmp_path):
     with open(os.path.join(os.path.dirname(__file__), "..", "docs", "custom_data.md"),
               encoding="utf-8") as f:
         doc = f.read()
-    code = doc.split("```python\n")[1].split("```")[0]
+    code = next(block.split("```")[0] for block in doc.split("```python\n")[1:]
+                if "TASKS = [" in block)
     (tmp_path / "my_task.py").write_text(code, encoding="utf-8")
     data = tmp_path / "reviews"
     data.mkdir()
