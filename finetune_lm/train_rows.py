@@ -23,10 +23,10 @@ from finetune_lm.tasks.custom import rows_file
 from finetune_lm.training.fine_tune import check_args, run
 
 
-def argv_of(flags):
+def argv_of(options):
     """train.py's command line of keyword arguments."""
     argv = []
-    for name, value in flags.items():
+    for name, value in options.items():
         if value is None or value is False:
             continue
         argv.append("--" + name)
@@ -37,7 +37,7 @@ def argv_of(flags):
 
 
 def fine_tune_rows(train_rows, text_fields, label_field, valid_rows=None, test_rows=None,
-                   desc=CUSTOM, save_dir="save/", **flags):
+                   desc=CUSTOM, save_dir="save/", **options):
     """The run of `train.py --dataset custom` on these rows; returns (run folder, the
     run's figures: best_valid, n_updates and, with submit, the submission's)."""
     folder = os.path.join(save_dir, "%s.rows" % desc)
@@ -47,6 +47,6 @@ def fine_tune_rows(train_rows, text_fields, label_field, valid_rows=None, test_r
             files[flag] = rows_file(rows, os.path.join(folder, name + ".jsonl"))
     argv = ["--dataset", CUSTOM] + argv_of(dict(files, text_fields=list(text_fields),
                                                 label_field=label_field, desc=desc,
-                                                save_dir=save_dir, **flags))
+                                                save_dir=save_dir, **options))
     args = check_args(flags.add_fine_tuning(flags.parser("python train.py", "")).parse_args(argv))
     return os.path.join(save_dir, desc), run(args)
