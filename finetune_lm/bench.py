@@ -36,7 +36,7 @@ FIGURES = ("device", "cpu", "config", "first_step_s", "step_s", "tokens_per_s", 
 
 
 def build_parser():
-    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p = flags.parser(PROG, flags.summary(__doc__))
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto: the GPU when one is present, else the CPU")
     p.add_argument("--dataset", default=DEFAULT,

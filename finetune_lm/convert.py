@@ -23,13 +23,14 @@ from finetune_lm import flags
 from finetune_lm.lm import hf
 from finetune_lm.model import release
 from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.files import check_writable, named_os_error
 
 
 PROG = "python -m finetune_lm.convert"
 
 
 def build_parser():
-    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p = flags.parser(PROG, flags.summary(__doc__))
     sub = p.add_subparsers(dest="command")
     f = sub.add_parser("from-hf", help="a Hugging Face GPT-1 folder to the released format")
     f.add_argument("dir", help="folder with model.safetensors (and config.json, vocab.json, "
@@ -47,6 +48,8 @@ def from_hf(folder, out, force=False, log=print):
                         % (folder, hf.SAFETENSORS, hf.CONFIG))
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError("--out %s is a file; expected a folder to write" % out)
+    # Before the weights are read: a parent that is a file, or that this user cannot write.
+    check_writable(os.path.dirname(os.path.normpath(out)) or ".", "--out %s: its parent" % out)
     if (os.path.isdir(out) and not force and any(
             os.path.exists(os.path.join(out, n)) for n in release.FILES)):
         raise UserError("--out %s already holds weights or vocabulary files; pass --force to "
@@ -65,7 +68,8 @@ def from_hf(folder, out, force=False, log=print):
     if os.path.exists(tmp):
         shutil.rmtree(tmp)
     try:
-        is_release, ids = hf.write_released(tmp, arrays, model, vocab, merges, note)
+        with named_os_error(out):
+            is_release, ids = hf.write_released(tmp, arrays, model, vocab, merges, note)
         os.makedirs(out, exist_ok=True)
         for name in os.listdir(tmp):
             os.replace(os.path.join(tmp, name), os.path.join(out, name))
@@ -111,7 +115,8 @@ def run(args):
 
 
 def main(argv=None):
-    # No TensorFlow: the converter reads and writes with NumPy and safetensors alone.
+    # No TensorFlow: one `error:` line on bad input or a failed write (a full disk: the
+    # temporary folder is removed, --out left as it was).
     return run_command(run, build_parser().parse_args(argv), tensorflow=False)
 
 

@@ -9,7 +9,9 @@ The release files are verified by git blob id (finetune_lm/lm/release_files.py),
 tasks' archives by the size and SHA-256 pinned for each. No TensorFlow is imported.
 """
 
+import math
 import sys
+import urllib.parse
 
 from finetune_lm import flags
 from finetune_lm.data import task_download
@@ -17,7 +19,7 @@ from finetune_lm.data import task_download
 from finetune_lm.lm.release_files import (DEFAULT_DEST, download, fetch_command,  # noqa: F401
                                           missing_files, missing_inputs)
 from finetune_lm.model import release
-from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.errors import UserError, check_first, run_command
 from finetune_lm.util.fetch import DEFAULT_TIMEOUT, RERUN
 
 
@@ -59,7 +61,30 @@ def interrupted(args):
     return "interrupted; %s" % RERUN
 
 
-def main(argv=None):
+def check_url(flag, url):
+    """A URL urllib can fetch from (http, https, ftp with a host; file), or a UserError
+    naming the flag: a malformed one (`http://[::1`) fails here, not mid-download."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError as err:
+        raise UserError("%s %r is not a URL (%s); expected e.g. https://host/path/"
+                        % (flag, url, err)) from None
+    if parts.scheme not in ("http", "https", "ftp", "file") or (
+            parts.scheme != "file" and not parts.hostname):
+        raise UserError("%s %r: expected an http://, https://, ftp:// URL with a host (or "
+                        "file:///folder/)" % (flag, url))
+
+
+def check_flags(args):
+    """--timeout and --base_url, before anything is fetched."""
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
+        raise UserError("--timeout %s: expected a positive number of seconds" % args.timeout)
+    if args.base_url is not None:
+        check_url("--base_url", args.base_url)
+
+
+def build_parser():
     p = flags.parser(
         release.DOWNLOAD_COMMAND,
         description="Fetch the released GPT-1 files into DEST (params/), verified by git blob "
@@ -91,9 +116,14 @@ def main(argv=None):
                         "2018 one the paper used, is no longer published)")
     p.add_argument("--list", action="store_true",
                    help="list every task's source, size and whether it is present and verified")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _, status = check_first(check_flags, args)  # before anything is fetched
     # The downloader never starts TensorFlow.
-    return run_command(run, args, lambda: interrupted(args), tensorflow=False)
+    return status or run_command(run, args, lambda: interrupted(args), tensorflow=False)
 
 
 if __name__ == "__main__":

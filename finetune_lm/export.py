@@ -43,6 +43,7 @@ from finetune_lm.lm import hf
 from finetune_lm.model import release
 from finetune_lm.training import runs
 from finetune_lm.util.errors import UserError, check_first, run_command
+from finetune_lm.util.files import atomic_dir, check_target
 
 DIFFERENCES = """\
 ## What differs from the original (openai/finetune-transformer-lm)
@@ -67,7 +68,7 @@ PROG = "python -m finetune_lm.export"
 
 
 def build_parser():
-    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p = flags.parser(PROG, flags.summary(__doc__))
     p.add_argument("--run", type=str, default=None,
                    help="a run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
     p.add_argument("--params_dir", type=str, default=None,
@@ -121,18 +122,19 @@ def load_source(args):
             "vocab": tuple(paths)}
 
 
-def _replace_dir(out):
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError("%s is a file; expected a folder to write" % out)
-    parent = os.path.dirname(os.path.normpath(out)) or "."
-    os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(dir=parent, prefix=".%s.tmp-" % os.path.basename(os.path.normpath(out)))
+EXPORT_MARKS = (hf.CONFIG, "saved_model.pb")  # what a folder an export wrote holds
 
 
-def _finish(tmp, out):
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.rename(tmp, out)
+def check_out(args):
+    """OUT before anything is read: not the current folder, nor one holding the run or
+    the weights; an existing folder only when an export wrote it (it is replaced whole);
+    a parent this user can write."""
+    check_target(args.out, "OUT", (args.run, args.params_dir))
+    if os.path.isdir(args.out) and os.listdir(args.out) and not any(
+            os.path.isfile(os.path.join(args.out, n)) for n in EXPORT_MARKS):
+        raise UserError("OUT %s is a folder that holds files but no export (%s); it would be "
+                        "replaced whole: expected a new folder or a previous export"
+                        % (args.out, " or ".join(EXPORT_MARKS)))
 
 
 # -- Hugging Face -------------------------------------------------------------------------
@@ -324,16 +326,13 @@ def export_saved_model(src, out):
 
 
 def run(args, src):
-    tmp = _replace_dir(args.out)
-    try:
+    # Written whole into a temporary folder, then swapped in: a failure (a full disk)
+    # removes it and leaves what was at OUT before.
+    with atomic_dir(args.out) as tmp:
         if args.to == "hf":
             export_hf(src, tmp)
         else:
             export_saved_model(src, tmp)
-        _finish(tmp, args.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     what = ("run %s (%s)" % (args.run, src["task"].name) if src["kind"] == "run"
             else "weights %s" % args.params_dir)
     print("export: %s to %s (%s)" % (what, args.out, "Hugging Face transformers: "
@@ -345,7 +344,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # load_source reads without TensorFlow: a bad run folder answers before it loads
     # (and --to hf never loads it).
-    src, status = check_first(load_source, args)
+    src, status = check_first(lambda a: check_out(a) or load_source(a), args)
     if status or args.to != "hf":
         return status or run_command(lambda a: run(a, src), args)
     return run_command(lambda a: run(a, src), args, tensorflow=False)  # no TensorFlow at all

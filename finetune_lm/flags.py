@@ -41,6 +41,12 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def summary(doc):
+    """A module docstring's first paragraph on one line: a command's description (its
+    first line alone can stop mid-sentence)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
 def parser(prog, description, epilog=EPILOG):
     """prog: the command as a user runs it (`python -m finetune_lm.sample`)."""
     return Parser(prog=prog, description=description, epilog=epilog,

@@ -23,16 +23,16 @@ import os
 import sys
 
 import numpy as np
-from tqdm import tqdm
 
 from finetune_lm import flags
+from finetune_lm.util import progress
 from finetune_lm.util.errors import UserError, run_command
 
 PROG = "python -m finetune_lm.perplexity"
 
 
 def build_parser():
-    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p = flags.parser(PROG, flags.summary(__doc__))
     p.add_argument("files", nargs="+", help="text files (UTF-8)")
     p.add_argument("--n_ctx", type=int, default=None,
                    help="tokens per window (default: the model's context)")
@@ -65,8 +65,7 @@ def run(args, out=None):
     scorer = Scorer(params, hp, n_ctx, args.n_batch)
     n_windows = sum(len(windows(e - s, n_ctx, stride)) for _, s, e in tokens.files)
     total, count = 0.0, 0
-    with tqdm(total=n_windows, desc="perplexity", unit="window", ncols=80, leave=False,
-              file=sys.stderr) as bar:
+    with progress.bar(total=n_windows, desc="perplexity", unit="window", ncols=80) as bar:
         for i, (path, _, _) in enumerate(tokens.files):
             c, s = scorer.score(np.asarray(tokens.file_tokens(i)), stride, bar.update)
             if c:

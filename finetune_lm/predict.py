@@ -47,7 +47,9 @@ from finetune_lm import flags
 from finetune_lm.tasks import (FILE_SPLITS, UPLOAD_FILES, WNLI_SOURCE, glue_tasks,
                                read_wnli)
 from finetune_lm.training import runs
+from finetune_lm.util import memory
 from finetune_lm.util.errors import UserError, check_first, run_command
+from finetune_lm.util.files import read_stdin
 
 ID_COLUMNS = ("index", "id", "idx", "pairID", "guid")
 
@@ -56,7 +58,7 @@ PROG = "python -m finetune_lm.predict"
 
 
 def build_parser():
-    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p = flags.parser(PROG, flags.summary(__doc__))
     p.add_argument("--run", type=str, default=None,
                    help="the run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
     p.add_argument("--input", type=str, default=None,
@@ -109,7 +111,7 @@ def read_input(path, task, fmt="auto"):
     from finetune_lm.tasks.base import Split
     where = "standard input" if path == "-" else path
     if path == "-":
-        text = sys.stdin.read()
+        text = read_stdin()  # bytes that are not UTF-8: one line naming the byte
     else:
         if os.path.isdir(path) or not os.path.isfile(path):
             raise UserError("--input %s: %s; expected a TSV or JSON-lines file"
@@ -350,6 +352,7 @@ def check(args):
     if args.n_batch is not None and args.n_batch < 1:
         raise UserError("--n_batch %d: expected a positive integer" % args.n_batch)
     info, best = runs.read_run(args.run)
+    memory.check_batch("--n_batch", args.n_batch, info)  # before TensorFlow and the inputs
     task = task_for_run(info)
     encoder_path, bpe_path = runs.vocabulary(info, args.params_dir, args.encoder_path,
                                              args.bpe_path)

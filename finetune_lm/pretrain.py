@@ -90,6 +90,19 @@ def check_args(args):
     return args
 
 
+def warmup_note(warmup, total, lr):
+    """The line for a warm-up as long as the run or longer (the paper's 2000 updates on
+    a small corpus): the learning rate never gets near --lr, and the model learns next
+    to nothing. None otherwise."""
+    if warmup < total:
+        return None
+    return ("note: --lr_warmup_updates %d is longer than the run's %d updates: the learning "
+            "rate only rises to %.3g of --lr %g (%.3g), so the model learns next to nothing; "
+            "for a small run warm up over about a tenth of it, e.g. --lr_warmup_updates %d "
+            "(and a small model: --n_layer 2 --n_embd 64 --n_head 4 --n_ctx 64)"
+            % (warmup, total, total / warmup, lr, lr * total / warmup, max(1, total // 10)))
+
+
 def run(args):
     """The whole pre-training job, holding the run's lock; returns a dict of the final
     figures."""
@@ -141,6 +154,9 @@ def pretrain(args):
     print("pretrain: %d tokens, %d windows of %d, %d updates of %d windows per epoch, %d "
           "epochs, %d updates" % (data.n_tokens, n_win, args.n_ctx, n_win // per_update,
                                   per_update, args.n_iter, total))
+    note = warmup_note(args.lr_warmup_updates, total, args.lr)
+    if note:
+        print(note)
     sys.stdout.flush()
 
     objective = LanguageModeling(hp)

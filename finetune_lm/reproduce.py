@@ -45,7 +45,7 @@ STATS = (("median", np.median), ("mean", np.mean),
 
 
 def build_parser():
-    p = flags.add_fine_tuning(flags.parser(PROG, __doc__.split("\n")[0]))
+    p = flags.add_fine_tuning(flags.parser(PROG, flags.summary(__doc__)))
     g = p.add_mutually_exclusive_group()
     g.add_argument("--runs", type=int, default=10,
                    help="number of runs, seeds --seed, --seed + 1, ...")

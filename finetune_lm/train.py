@@ -39,7 +39,7 @@ PROG = "python train.py"
 
 
 def build_parser():
-    p = flags.parser(PROG, "%s Tasks: %s." % (__doc__.split("\n")[0], ", ".join(dataset_names())))
+    p = flags.parser(PROG, "%s Tasks: %s." % (flags.summary(__doc__), ", ".join(dataset_names())))
     return flags.add_fine_tuning(p)
 
 

@@ -32,10 +32,10 @@ import multiprocessing
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from finetune_lm.data.text import TextEncoder, vocabulary_sha256
 from finetune_lm.util.errors import UserError
+from finetune_lm.util import progress
 from finetune_lm.util.files import atomic_open, atomic_write_json
 
 FORMAT = 1
@@ -263,7 +263,7 @@ def build(paths, encoder_path, bpe_path, cache_dir, workers=None, unit_bytes=1 <
 def _progress(iterable, verbose, desc, **kwargs):
     if not verbose:
         return iterable
-    return tqdm(iterable, desc=desc, ncols=80, leave=False, file=sys.stderr, **kwargs)
+    return progress.bar(iterable, desc=desc, ncols=80, **kwargs)
 
 
 # -- windows of the token file, for pre-training --------------------------------------

@@ -19,10 +19,10 @@ import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from finetune_lm.data.text import TextEncoder, add_special_tokens, load_encoder, vocabulary_sha256
 from finetune_lm.util.errors import UserError
+from finetune_lm.util import progress
 from finetune_lm.util.files import atomic_open
 
 CACHE_VERSION = 1  # bump when the encoding's output changes
@@ -69,7 +69,7 @@ def encode_texts(texts, encoder_path, bpe_path, workers=None, desc="encoding"):
     with concurrent.futures.ProcessPoolExecutor(
             workers, mp_context=ctx, initializer=_init_worker,
             initargs=(encoder_path, bpe_path)) as pool:
-        bar = tqdm(total=len(texts), desc=desc, ncols=80, leave=False, file=sys.stderr)
+        bar = progress.bar(total=len(texts), desc=desc, ncols=80)
         for chunk, ids in zip(chunks, pool.map(_encode_chunk, chunks)):
             out.extend(ids)
             bar.update(len(chunk))

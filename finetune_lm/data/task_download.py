@@ -225,6 +225,9 @@ GROUPS = {
 }
 GROUPS["all"] = GROUPS["glue"] + ("snli", "scitail", "race")
 ON_REQUEST = "rocstories"
+# The two Cloze Test files its authors hand out (tasks/rocstories.py reads them).
+ROCSTORIES_FILES = ("cloze_test_val__spring2016 - cloze_test_ALL_val.csv",
+                    "cloze_test_test__spring2016 - cloze_test_ALL_test.csv")
 NAMES = tuple(SOURCES) + tuple(GROUPS) + (ON_REQUEST,)
 
 
@@ -668,9 +671,12 @@ def list_lines(dest=DEFAULT_DEST):
                      % (s.name, _size(s.size), text, os.path.join(dest, s.folder),
                         " + ".join(a.url for a in s.archives), check,
                         "; " + s.note if s.note else ""))
-    lines.append("%-10s %9s  %-18s  %-22s %s" % (ON_REQUEST, "-", "on request",
-                                                  os.path.join(dest, "rocstories"),
-                                                  ROCSTORIES_URL))
+    folder = os.path.join(dest, "rocstories")
+    have = [n for n in ROCSTORIES_FILES if os.path.isfile(os.path.join(folder, n))]
+    text = ("present (both CSVs)" if len(have) == len(ROCSTORIES_FILES) else
+            "on request" if not have else "%d of %d CSVs" % (len(have), len(ROCSTORIES_FILES)))
+    lines.append("%-10s %9s  %-18s  %-22s %s (on request)" % (ON_REQUEST, "-", text, folder,
+                                                              ROCSTORIES_URL))
     return lines
 
 

@@ -7,13 +7,12 @@ the ids match what the pretrained embedding rows expect.
 import json
 import os
 import re
-import sys
 
 import ftfy
-from tqdm import tqdm
 
 from finetune_lm.model.release import BPE_FILE, DOWNLOAD_COMMAND, ENCODER_FILE
 from finetune_lm.util.errors import UserError
+from finetune_lm.util import progress
 from finetune_lm.util.files import sha256_file
 
 SPECIAL_TOKENS = ("_start_", "_delimiter_", "_classify_")
@@ -153,7 +152,7 @@ class TextEncoder:
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts, not a single str")
         if verbose:
-            texts = tqdm(texts, ncols=80, leave=False, file=sys.stderr)
+            texts = progress.bar(texts, ncols=80)
         out = []
         for text in texts:
             doc = self.nlp.tokenizer(text_standardize(ftfy.fix_text(text)))

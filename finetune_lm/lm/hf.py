@@ -33,7 +33,7 @@ import struct
 import numpy as np
 
 from finetune_lm.model import release
-from finetune_lm.util.errors import UserError
+from finetune_lm.util.errors import UserError, as_os_error
 from finetune_lm.util.files import sha256_file
 
 SAFETENSORS = "model.safetensors"
@@ -299,8 +299,15 @@ def hf_tensors(we, layers, n_vocab_rows, n_layer, prefix=PREFIX):
 
 
 def save_tensors(path, tensors, metadata=None):
+    from safetensors import SafetensorError
     from safetensors.numpy import save_file
-    save_file(tensors, path, metadata=dict({"format": "pt"}, **(metadata or {})))
+    try:
+        save_file(tensors, path, metadata=dict({"format": "pt"}, **(metadata or {})))
+    except SafetensorError as err:  # its I/O errors carry only a message: as the OSError
+        os_err = as_os_error(err, path)
+        if os_err is None:
+            raise
+        raise os_err from None
 
 
 def gpt_config(n_vocab_rows, n_positions, n_embd, n_layer, n_head, afn, architecture,

@@ -63,10 +63,14 @@ def missing_inputs(data_dir, data_source, params_dir, n_transfer, encoder_path, 
     missing = [n for n in release.FILES if n in missing]
     parts = []
     if missing:
+        weights = [n for n in missing if n in WEIGHT_FILES]
         parts.append("%s is incomplete, missing %s: run `%s`%s"
                      % (params_dir, ", ".join(missing), fetch_command(params_dir, missing),
                         " (the vocabulary only: --n_transfer -1 loads no weights)"
-                        if n_transfer == -1 else ""))
+                        if n_transfer == -1 else
+                        ", or pass --params_dir a Hugging Face GPT-1 folder, or train from "
+                        "scratch with --n_transfer -1 (no weights; needs only %s and %s)"
+                        % (release.ENCODER_FILE, release.BPE_FILE) if weights else ""))
     parts += elsewhere
     message = "; ".join(parts)
     if task_download.data_missing(data_dir):
@@ -89,7 +93,10 @@ def _download_one(name, url, dest, expected, timeout, progress):
         print("%s: present but blob id %s != expected %s; fetching it again" % (final, got, expected))
         os.remove(final)
     for _ in range(2):
-        resumed = fetch(url, part, name, timeout, progress)
+        try:
+            resumed = fetch(url, part, name, timeout, progress)
+        except UserError as err:
+            raise UserError("%s; %s" % (err, ways_around(name))) from None
         got = release.git_blob_id(part)
         if got == expected:
             os.replace(part, final)
@@ -100,6 +107,15 @@ def _download_one(name, url, dest, expected, timeout, progress):
         print("%s: resumed download does not verify; fetching the whole file again" % name)
     raise UserError("%s is corrupt: git blob id %s, expected %s (from %s); deleted it"
                     % (name, got, expected, url))
+
+
+def ways_around(name):
+    """What to do when a release file cannot be fetched."""
+    return ("ways around it: --base_url URL of a mirror holding the release's files; or "
+            "train.py --params_dir FOLDER with a Hugging Face GPT-1 folder (model.safetensors, "
+            "vocab.json, merges.txt, e.g. openai-community/openai-gpt)%s"
+            % (", or train.py --n_transfer -1 to train from scratch (needs only %s and %s)"
+               % (release.ENCODER_FILE, release.BPE_FILE) if name in WEIGHT_FILES else ""))
 
 
 def download(dest=DEFAULT_DEST, base_url=release.BASE_URL, files=release.FILES, blob_ids=None,

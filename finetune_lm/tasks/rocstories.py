@@ -11,12 +11,12 @@ import os
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from finetune_lm.data.task_download import ROCSTORIES_FILES
 from finetune_lm.util.errors import UserError
 from . import metrics
 from .base import Split, Submission, Task
 
-ROC_VAL = "cloze_test_val__spring2016 - cloze_test_ALL_val.csv"
-ROC_TEST = "cloze_test_test__spring2016 - cloze_test_ALL_test.csv"
+ROC_VAL, ROC_TEST = ROCSTORIES_FILES
 ROC_SOURCE = ("the ROCStories Cloze Test (spring 2016) files, which its authors hand out "
               "on request (https://cs.rochester.edu/nlp/rocstories/)")
 SPLIT_SEED = 3535999445

@@ -136,6 +136,12 @@ def finish(task, hp, data, predict, paths, chief, analysis=False, desc=None):
     return figures
 
 
+def outputs_missing(paths):
+    """Whether a submission file or results.json of the run is not there."""
+    return not all(os.path.isfile(p) for p in
+                   list(paths["submissions"].values()) + [paths["results"]])
+
+
 def finished(task, desc, paths, pointer, submit, analysis):
     """A run whose checkpoint says it finished: no training, the analysis again."""
     print("resume: run %r already finished (%d updates; %s); not retraining"
@@ -143,10 +149,6 @@ def finished(task, desc, paths, pointer, submit, analysis):
     result = {"best_valid": pointer["best"], "n_updates": pointer["n_updates"],
               "already_finished": True}
     if submit:
-        missing = [p for p in paths["submissions"].values() if not os.path.isfile(p)]
-        if missing or not os.path.isfile(paths["results"]):
-            raise UserError("run %r finished but %s is missing; delete %s to train again"
-                            % (desc, (missing or [paths["results"]])[0], paths["checkpoint"]))
         saved = read_json(paths["results"])
         if analysis:
             report(task, saved["splits"])

@@ -26,9 +26,10 @@ from finetune_lm.util.files import atomic_open, atomic_write_json, read_json
 POINTER = "latest.json"
 # Flags that change nothing in the results, of every command: a resumed run may differ
 # in these. (Device placement changes an update by float round-off only; --out only
-# where the model is written.)
+# where the model is written; --submit, --analysis and --submission_dir only what is
+# made from best_params.jl at the end, which every run keeps.)
 RESUME_FREE_FLAGS = ("save_every", "unverified_weights", "cache_dir", "workers", "cpu_devices",
-                     "out")
+                     "out", "submit", "analysis", "submission_dir")
 
 
 def save_params(path, arrays):

@@ -218,7 +218,9 @@ def fine_tune(args, paths, cache=None):
     pointer = resume.pointer()  # before the slow encoding: other arguments are refused
     if pointer is not None and pointer["finished"]:
         resume.check_data(pointer, data_keys(task, args.data_dir))
-        return analysis.finished(task, args.desc, paths, pointer, args.submit, args.analysis)
+        if not (args.submit and analysis.outputs_missing(paths)):
+            return analysis.finished(task, args.desc, paths, pointer, args.submit, args.analysis)
+        return submit_finished(args, paths, task, pointer, cache)
 
     towers.split_cpu(args.cpu_devices)
     random.seed(args.seed)
@@ -259,6 +261,34 @@ def fine_tune(args, paths, cache=None):
                                       desc=args.desc))
     if chief:
         ckpt.mark_finished()
+    return result
+
+
+def submit_finished(args, paths, task, pointer, cache=None):
+    """A finished run given --submit whose submission (or results.json) is not there:
+    the best parameters it kept (best_params.jl) predict the splits, as at the end of
+    training; nothing is trained."""
+    import tensorflow as tf
+    from finetune_lm.lm import weights
+    from finetune_lm.training import analysis, towers
+    from finetune_lm.training.objectives import FineTuning
+    if not os.path.isfile(paths["best"]):
+        raise UserError("run %r finished without keeping %s (a run of an older finetune_lm "
+                        "without --submit): delete %s to train again with --submit"
+                        % (args.desc, paths["best"], paths["checkpoint"]))
+    print("resume: run %r already finished (%d updates; %s); not retraining: the submission "
+          "from its %s" % (args.desc, pointer["n_updates"], paths["checkpoint"], paths["best"]))
+    towers.split_cpu(args.cpu_devices)
+    tf.config.experimental.enable_op_determinism()
+    hp, data = prepare(args, cache=cache)
+    objective = FineTuning(hp)
+    strategy = towers.make_strategy(hp.n_gpu)
+    state = towers.TrainState(strategy, hp, objective.param_shapes())
+    state.set_params(weights.load_params(paths["best"], state.params_shapes()))
+    result = {"best_valid": pointer["best"], "n_updates": pointer["n_updates"],
+              "already_finished": True}
+    result.update(analysis.finish(task, hp, data, towers.mgpu_predict(state, objective), paths,
+                                  towers.is_chief(strategy), args.analysis, desc=args.desc))
     return result
 
 

@@ -85,7 +85,9 @@ class FineTuneJob:
         return len(self.data["train"]) // self.hp.n_batch_train
 
     def save_best(self):
-        if self.chief and self.submit:
+        # With or without --submit: a finished run given --submit (or --analysis) later
+        # predicts from these, without training again.
+        if self.chief:
             save_params(self.paths["best"], self.state.get_params())
             atomic_write_json(self.paths["model"], self.model)
 

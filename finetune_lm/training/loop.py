@@ -11,16 +11,15 @@ of things, the progress bar with the whole run's ETA, and the last good checkpoi
 
 import concurrent.futures
 import json
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
-from tqdm import tqdm
 
 from finetune_lm.training.checkpoint import check_finite
 from finetune_lm.util.files import atomic_write
+from finetune_lm.util.progress import bar
 
 OUT_OF_FIRST_EPOCH_EVALS = (1000, 2000, 4000, 8000, 16000, 32000)
 
@@ -67,7 +66,7 @@ def shuffled(n):
 
 
 def progress(iterable, **kwargs):
-    return tqdm(iterable, ncols=100, leave=False, file=sys.stderr, **kwargs)
+    return bar(iterable, ncols=100, **kwargs)
 
 
 def batches_ahead(enc, rows_list, hp, depth=2):

@@ -9,9 +9,9 @@ import socket
 import urllib.error
 import urllib.request
 
-from tqdm import tqdm
 
 from finetune_lm.util.errors import UserError
+from finetune_lm.util.progress import bar
 
 DEFAULT_TIMEOUT = 60.0  # seconds, for connecting and for each socket read
 CHUNK = 1 << 16
@@ -93,8 +93,8 @@ def fetch(url, part, name, timeout, progress):
             f = open(part, mode)
         except OSError as e:
             raise UserError("cannot write %s: %s" % (part, one_line(e)))
-        with f, tqdm(total=total, initial=offset, desc=name, unit="B", unit_scale=True,
-                     unit_divisor=1024, disable=not progress, leave=True) as bar:
+        with f, bar(total=total, initial=offset, desc=name, unit="B", unit_scale=True,
+                    unit_divisor=1024, disable=not progress, leave=True) as b:
             while True:
                 try:
                     block = resp.read(CHUNK)
@@ -113,7 +113,7 @@ def fetch(url, part, name, timeout, progress):
                 except OSError as e:
                     raise UserError("cannot write %s: %s" % (part, one_line(e)))
                 got += len(block)
-                bar.update(len(block))
+                b.update(len(block))
         if length is not None and got < length:
             raise UserError(
                 "connection to %s broke after %d of %d bytes of %s; partial download kept in "
