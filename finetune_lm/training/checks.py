@@ -72,7 +72,8 @@ def check(args, names=("afn", "lr_schedule")):
         value = values.get(flag)
         if value is None:
             continue
-        if not (ok(value) and math.isfinite(value)):
+        # isfinite on floats only: an int of 400 digits does not convert to a float
+        if not (ok(value) and (not isinstance(value, float) or math.isfinite(value))):
             raise UserError("--%s %s: expected %s" % (flag, value, expected))
     desc = values.get("desc")
     if desc is not None and (not desc or "/" in desc or os.sep in desc or desc in (".", "..")):

@@ -31,9 +31,11 @@ def check_batch(flag, n_batch, sizes, memory=None):
         return
     per = batch_bytes(sizes.get("n_seq", 1), sizes["n_ctx"], sizes["n_embd"], sizes["n_head"])
     if n_batch * per > memory:
-        raise UserError("%s %d: one batch needs at least %.1f GiB of activations (%d x %d "
+        need = n_batch * per  # an int of any size: no float division of it
+        raise UserError("%s %d: one batch needs at least %s GiB of activations (%d x %d "
                         "tokens per example, width %d, %d heads), more than this machine's "
                         "%.1f GiB; expected at most %d"
-                        % (flag, n_batch, n_batch * per / 2 ** 30, sizes.get("n_seq", 1),
+                        % (flag, n_batch, need // 2 ** 30 if need >= 2 ** 40 else
+                           "%.1f" % (need / 2 ** 30), sizes.get("n_seq", 1),
                            sizes["n_ctx"], sizes["n_embd"], sizes["n_head"], memory / 2 ** 30,
                            max(1, memory // per)))
