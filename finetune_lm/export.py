@@ -76,7 +76,8 @@ def build_parser():
     p.add_argument("--unverified_weights", action="store_true",
                    help="with --params_dir: load weights that are not the release unchecked")
     p.add_argument("--to", choices=("hf", "saved_model"), required=True)
-    p.add_argument("out", help="the folder to write (replaced if it exists)")
+    p.add_argument("out", help="the folder to write (a previous export there is replaced "
+                               "whole; any other folder is refused)")
     p.add_argument("--encoder_path", type=str, default=None,
                    help="default: the run's vocabulary, else <params_dir>'s")
     p.add_argument("--bpe_path", type=str, default=None)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from finetune_lm.util.errors import REPORT
 from helpers import TEST, VAL, data_dir, fake_run, hf_folder, write_csv
 
-EXAMPLES = int(os.environ.get("FINETUNE_LM_FUZZ_EXAMPLES", 25))  # per command: well under a minute in all
+EXAMPLES = int(os.environ.get("FINETUNE_LM_FUZZ_EXAMPLES", 20))  # per command: well under a minute in all
 
 
 class Reached(Exception):
