@@ -329,4 +329,4 @@ def test_finished_run_given_submit_writes_it_without_training(tmp_path, gpt1_dir
     results = json.load(open(os.path.join(tmp, "save", "small", "results.json")))
     log_lines = open(os.path.join(tmp, "log", "small.jsonl")).read().splitlines()
     assert len(log_lines) == 2  # the arguments and the one evaluation: nothing trained
-    assert results["figures"]["valid_acc"] == json.loads(log_lines[1])["va_acc"]
+    assert results["splits"]["valid"]["acc"] == json.loads(log_lines[1])["va_acc"]
