@@ -16,7 +16,8 @@ import pytest
 
 from finetune_lm import convert, download, export, predict
 from finetune_lm.data import task_download
-from finetune_lm.lm import hf, release
+from finetune_lm.lm import hf
+from finetune_lm.model import release
 from finetune_lm.util import errors, files, memory, progress
 from finetune_lm.util.errors import UserError
 from helpers import ROOT, TINY_SIZE, error_line, fake_run, hf_folder, run_train, subprocess_env
