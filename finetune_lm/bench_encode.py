@@ -27,7 +27,7 @@ PROG = "python -m finetune_lm.bench_encode"
 
 
 def build_parser():
-    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p = flags.parser(PROG, flags.summary(__doc__))
     p.add_argument("--rows", type=int, default=100000, help="rows of the synthetic file")
     p.add_argument("--words", type=int, default=12, help="words per text")
     p.add_argument("--seed", type=int, default=0, help="seed of the texts")
