@@ -1,0 +1,134 @@
+"""Zero-shot heuristics of the paper's section 5 (Figure 2 right): the pre-trained
+language model alone, no fine-tuning.
+
+    python -m finetune_lm.zeroshot --task sst2|cola|race|dprd --params_dir DIR
+        [--split valid] [--data_dir DIR] [--output FILE.tsv] [--n_batch 8]
+
+--params_dir: any weights finetune_lm.sample reads (the release, a pre-training output,
+a Hugging Face GPT-1 folder; --checkpoint: a train.py best_params.jl). Texts are encoded
+with the same BPE encoder as fine-tuning. Prints every choice the paper leaves open,
+the raw metric and the relative score (0 = random guessing, 1 = the single-model state
+of the art named on the `sota` line); the last line is
+`<task> <split> <metric> <value> relative <value>`. --output writes one row per example
+(index, label, prediction, scores). The heuristics are declared in
+finetune_lm/tasks/zeroshot.py; docs/analysis.md describes each.
+"""
+
+import os
+import sys
+
+import numpy as np
+from tqdm import tqdm
+
+from finetune_lm import flags
+from finetune_lm.sample import add_model_flags, load_model
+from finetune_lm.tasks.zeroshot import BY_NAME, NAMES
+from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.files import atomic_write
+
+PROG = "python -m finetune_lm.zeroshot"
+
+
+def build_parser():
+    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p.add_argument("--task", required=True, choices=NAMES, help="the heuristic's task")
+    p.add_argument("--split", default=None,
+                   help="the split to evaluate (default: the task's dev split; DPRD: test)")
+    p.add_argument("--data_dir", default=None,
+                   help="the task's data folder (default: datasets/<its folder>)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="CoLA: the score threshold (default: fitted on train, maximising "
+                        "Matthews' correlation)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="the first N examples only (0: all), for a quick look")
+    p.add_argument("--output", default=None, help="per-example scores, a TSV file")
+    p.add_argument("--n_batch", type=int, default=8, help="sequences per batch")
+    add_model_flags(p)
+    return p
+
+
+def heuristic_lines(zs):
+    """The lines that state the heuristic's open choices and its denominators."""
+    lines = ["choice: %s" % c for c in zs.choices]
+    lines.append("sota: %.2f, %s; chance %.2f" % (zs.sota, zs.sota_what, zs.chance))
+    lines.append("paper: relative %.2f at the end of pre-training (read off Figure 2 right)"
+                 % zs.paper_end)
+    return lines
+
+
+def load_split(zs, data_dir, split, limit=0):
+    """(the Split, the Split a threshold is fitted on or None)."""
+    splits = zs.load(data_dir)
+    if split not in splits:
+        raise UserError("--split %s: %s has %s" % (split, zs.title, ", ".join(splits)))
+    chosen = splits[split]
+    if chosen.labels is None:
+        raise UserError("--split %s: %s's %s split has no public labels; expected one of %s"
+                        % (split, zs.title, split, ", ".join(
+                            k for k, v in splits.items() if v.labels is not None)))
+    fit = splits[zs.fit_split] if zs.fit_split else None
+    if limit:
+        chosen = chosen.subset(slice(0, limit))
+        fit = fit.subset(slice(0, limit)) if fit is not None else None
+    return chosen, fit
+
+
+def score(zs, params, hp, encoder, split, fit=None, threshold=None, n_batch=8, bar=True):
+    """evaluate() of lm/zeroshot.py with a progress bar."""
+    from finetune_lm.lm import zeroshot as engine
+    lp = engine.LogProbs(params, hp, n_batch)
+    encode = engine.Encoded(encoder)
+    with tqdm(total=engine.n_scored(zs, split, None if threshold is not None else fit),
+              desc="zeroshot %s" % zs.name, unit="seq", ncols=80, leave=False,
+              file=sys.stderr, disable=not bar) as pbar:
+        return engine.evaluate(zs, lp, encode, hp.n_ctx, split, fit, threshold, pbar.update)
+
+
+def write_output(path, split, result):
+    scores = np.asarray(result["scores"])
+    cols = (["score%d" % k for k in range(scores.shape[1])] if scores.ndim == 2 else ["score"])
+    lines = ["\t".join(["index", "label", "prediction"] + cols)]
+    for i, idx in enumerate(split.index):
+        row = scores[i] if scores.ndim == 2 else [scores[i]]
+        lines.append("\t".join([str(idx), str(int(split.labels[i])),
+                                str(int(result["predictions"][i]))]
+                               + ["%.6f" % v for v in row]))
+    atomic_write(path, "\n".join(lines) + "\n")
+
+
+def run(args, out=None):
+    out = out or sys.stdout
+    zs = BY_NAME[args.task]
+    split_name = args.split or zs.default_split
+    data_dir = args.data_dir or os.path.join("datasets", zs.folder)
+    split, fit = load_split(zs, data_dir, split_name, args.limit)
+    encoder, params, hp = load_model(args)
+    for line in heuristic_lines(zs):
+        out.write(line + "\n")
+    result = score(zs, params, hp, encoder, split, fit, args.threshold, args.n_batch)
+    if result["threshold"] is not None:
+        out.write("threshold: %.6f (%s)\n" % (result["threshold"], "--threshold"
+                  if args.threshold is not None else "fitted on %s's %s split, %d examples"
+                  % (zs.title, zs.fit_split, len(fit))))
+    if result["cut"]:
+        out.write("note: %d sequences longer than %d tokens kept their last %d\n"
+                  % (result["cut"], hp.n_ctx, hp.n_ctx))
+    if args.output:
+        write_output(args.output, split, result)
+        out.write("wrote %s\n" % args.output)
+    key = zs.metric.key
+    out.write("%s %s: %d examples, %s %.2f, relative %.3f\n"
+              % (zs.title, split_name, len(split), zs.metric.display, result["value"],
+                 result["relative"]))
+    out.write("%s %s %s %.4f relative %.4f\n"
+              % (zs.name, split_name, key, result["value"], result["relative"]))
+    out.flush()
+    return result
+
+
+def main(argv=None):
+    return run_command(run, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
