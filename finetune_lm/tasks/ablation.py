@@ -4,7 +4,7 @@ training/ablation.py and python -m finetune_lm.ablate."""
 
 # Table 5's columns as printed: (task, the Task's main-metric key, title). MNLI's column
 # is the mean of MNLI-m and MNLI-mm (the full row's 81.8 = (82.1 + 81.4) / 2).
-TABLE5_COLUMNS = (("cola", "mcc", "CoLA (mc)"), ("sst2", "accuracy", "SST2 (acc)"),
+TABLE5_COLUMNS = (("cola", "matthews_corr", "CoLA (mc)"), ("sst2", "accuracy", "SST2 (acc)"),
                   ("mrpc", "f1", "MRPC (F1)"), ("stsb", "pearson", "STSB (pc)"),
                   ("qqp", "f1", "QQP (F1)"), ("mnli", "accuracy", "MNLI (acc)"),
                   ("qnli", "accuracy", "QNLI (acc)"), ("rte", "accuracy", "RTE (acc)"))
