@@ -14,6 +14,7 @@ of the art named on the `sota` line); the last line is
 finetune_lm/tasks/zeroshot.py; docs/analysis.md describes each.
 """
 
+import json
 import os
 import sys
 
@@ -31,7 +32,10 @@ PROG = "python -m finetune_lm.zeroshot"
 
 def build_parser():
     p = flags.parser(PROG, __doc__.split("\n")[0])
-    p.add_argument("--task", required=True, choices=NAMES, help="the heuristic's task")
+    p.add_argument("--task", default=None, choices=NAMES, help="the heuristic's task")
+    p.add_argument("--curve", default=None, metavar="LOG.jsonl",
+                   help="instead: draw Figure 2 right from a pre-training log written with "
+                        "pretrain --zeroshot ... --zeroshot_at ... (CSV, markdown, PNG beside it)")
     p.add_argument("--split", default=None,
                    help="the split to evaluate (default: the task's dev split; DPRD: test)")
     p.add_argument("--data_dir", default=None,
@@ -96,8 +100,61 @@ def write_output(path, split, result):
     atomic_write(path, "\n".join(lines) + "\n")
 
 
+def curve_points(log_path):
+    """[(updates, task, metric, value, relative)] of a pre-training log's zeroshot lines."""
+    with open(log_path, encoding="utf-8") as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    return [(l["n_updates"], name, r["metric"], r["value"], r["relative"])
+            for l in lines if isinstance(l.get("zeroshot"), dict)  # (line 1: the flags)
+            for name, r in sorted(l["zeroshot"].items())]
+
+
+def write_curve(log_path, out):
+    """<log>_zeroshot.csv / .md (always) and .png (with matplotlib) of Figure 2 right."""
+    if not os.path.isfile(log_path):
+        raise UserError("--curve %s: no such file; expected a pretrain run's log "
+                        "(log_dir/<desc>.jsonl)" % log_path)
+    points = curve_points(log_path)
+    if not points:
+        raise UserError("--curve %s holds no zeroshot lines; expected a run of pretrain "
+                        "--zeroshot TASK... --zeroshot_at N,..." % log_path)
+    stem = os.path.splitext(log_path)[0] + "_zeroshot"
+    rows = ["updates,task,metric,value,relative"] + ["%d,%s,%s,%r,%r" % p for p in points]
+    atomic_write(stem + ".csv", "\n".join(rows) + "\n")
+    md = ["| updates | task | metric | value | relative | paper's end value (read off Figure 2) |",
+          "|---:|---|---|---:|---:|---:|"]
+    md += ["| %d | %s | %s | %.2f | %.3f | %.2f |" % (p + (BY_NAME[p[1]].paper_end,))
+           for p in points]
+    atomic_write(stem + ".md", "\n".join(md) + "\n")
+    out.write("wrote %s.csv and %s.md\n" % (stem, stem))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        out.write("no plot, matplotlib is not installed; for the plot: pip install -e .[plot]\n")
+        return points
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in dict.fromkeys(p[1] for p in points):
+        xs = [p[0] for p in points if p[1] == name]
+        ax.plot(xs, [p[4] for p in points if p[1] == name], "o-", label=BY_NAME[name].curve)
+    ax.set_xscale("log")
+    ax.set_xlabel("pre-training updates")
+    ax.set_ylabel("zero-shot relative score")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(stem + ".png", dpi=120)
+    plt.close(fig)
+    out.write("wrote %s.png\n" % stem)
+    return points
+
+
 def run(args, out=None):
     out = out or sys.stdout
+    if args.curve:
+        return write_curve(args.curve, out)
+    if not args.task:
+        raise UserError("--task is required: one of %s (or --curve LOG.jsonl)" % ", ".join(NAMES))
     zs = BY_NAME[args.task]
     split_name = args.split or zs.default_split
     data_dir = args.data_dir or os.path.join("datasets", zs.folder)

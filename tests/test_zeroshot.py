@@ -99,6 +99,11 @@ def tiny_lm(tmp_path_factory):
             "--n_batch", "8", "--n_gpu", "1", "--n_iter", "25", "--lr", "5e-3",
             "--lr_warmup_updates", "10", "--workers", "1", "--embd_pdrop", "0",
             "--attn_pdrop", "0", "--resid_pdrop", "0"]
+    data = folder / "data" / "DPRD"
+    data.mkdir(parents=True)
+    write_dprd(data, dprd_split(np.random.RandomState(0)))
+    argv += ["--zeroshot", "dprd", "--zeroshot_at", "1,300", "--zeroshot_data_root",
+             str(folder / "data")]
     pretrain.run(pretrain.build_parser().parse_args(argv))
     return str(folder / "save" / "zs" / "params")
 
@@ -108,6 +113,16 @@ def model(tiny_lm):
     args = zeroshot.build_parser().parse_args(["--task", "sst2", "--params_dir", tiny_lm,
                                                 "--no_xla"])
     return zeroshot.load_model(args)
+
+
+def write_dprd(folder, split):
+    """train.c.txt and test.c.txt of a Split in DPRD's format."""
+    lines = []
+    for i in range(len(split)):
+        c = (split.texts["candidate0"][i], split.texts["candidate1"][i])
+        lines += [split.texts["sentence"][i], "it", ",".join(c), c[split.labels[i]], ""]
+    for name in ("train.c.txt", "test.c.txt"):
+        (folder / name).write_text("\n".join(lines), encoding="utf-8")
 
 
 def split_of(texts, labels):
@@ -209,12 +224,7 @@ def test_command_prints_the_choices_and_the_last_line(tiny_lm, tmp_path, capsys)
     folder = tmp_path / "DPRD"
     folder.mkdir()
     split = dprd_split(np.random.RandomState(0))
-    lines = []
-    for i in range(len(split)):
-        c = (split.texts["candidate0"][i], split.texts["candidate1"][i])
-        lines += [split.texts["sentence"][i], "it", ",".join(c), c[split.labels[i]], ""]
-    for name in ("train.c.txt", "test.c.txt"):
-        (folder / name).write_text("\n".join(lines), encoding="utf-8")
+    write_dprd(folder, split)
     out_tsv = tmp_path / "scores.tsv"
     assert zeroshot.main(["--task", "dprd", "--params_dir", tiny_lm, "--data_dir", str(folder),
                           "--output", str(out_tsv), "--no_xla"]) == 0
@@ -271,3 +281,19 @@ def test_fit_threshold_maximises_mcc_as_a_brute_force():
     best = max(MATTHEWS.fn(scores > s - 1e-12, labels) for s in scores)
     assert MATTHEWS.fn(scores > t, labels) == pytest.approx(best)
     assert MATTHEWS.fn(scores > t, labels) > 20
+
+
+@pytest.mark.slow
+def test_pretraining_logs_the_curve_and_the_command_draws_it(tiny_lm, capsys):
+    """pretrain --zeroshot dprd --zeroshot_at 1,300: two log lines; at update 300 the
+    heuristic is well above where it starts; --curve writes the CSV and markdown."""
+    log = os.path.join(os.path.dirname(tiny_lm), "..", "..", "log", "zs.jsonl")
+    points = zeroshot.curve_points(log)
+    assert [(p[0], p[1], p[2]) for p in points] == [(1, "dprd", "accuracy"),
+                                                     (300, "dprd", "accuracy")]
+    assert points[1][3] >= 80 and points[1][3] > points[0][3]
+    assert zeroshot.main(["--curve", log]) == 0
+    stem = os.path.splitext(log)[0] + "_zeroshot"
+    rows = open(stem + ".csv").read().splitlines()
+    assert rows[0] == "updates,task,metric,value,relative" and rows[2].startswith("300,dprd,")
+    assert "| 300 | dprd | accuracy |" in open(stem + ".md").read()
