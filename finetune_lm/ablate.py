@@ -32,7 +32,9 @@ TABLE5_TASKS = tuple(d for d, _, _ in TABLE5_COLUMNS)
 
 def build_parser():
     p = reproduce.build_parser()
-    p.prog, p.description = PROG, __doc__.split("\n")[0]
+    p.prog = PROG
+    p.description = ("Table 5's ablations and Figure 2 left's sweep (the paper's section 5) "
+                     "as runs of reproduce.")
     p.add_argument("--table5", nargs="+", default=None, choices=TABLE5_TASKS,
                    help="Table 5's three transformer rows for these tasks")
     p.add_argument("--sweep", nargs="+", default=None, choices=tuple(FIGURE2_LEFT),

@@ -31,7 +31,8 @@ PROG = "python -m finetune_lm.zeroshot"
 
 
 def build_parser():
-    p = flags.parser(PROG, __doc__.split("\n")[0])
+    p = flags.parser(PROG, "Zero-shot heuristics of the paper's section 5 (Figure 2 right) with "
+                             "the pre-trained language model alone.")
     p.add_argument("--task", default=None, choices=NAMES, help="the heuristic's task")
     p.add_argument("--curve", default=None, metavar="LOG.jsonl",
                    help="instead: draw Figure 2 right from a pre-training log written with "
