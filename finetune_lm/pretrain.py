@@ -194,13 +194,12 @@ def zeroshot_hook(args, params, hp):
     from finetune_lm.data.text import TextEncoder
     from finetune_lm.lm import zeroshot as engine
     from finetune_lm.tasks.zeroshot import BY_NAME
-    from finetune_lm.zeroshot import load_split
     encode = engine.Encoded(TextEncoder(args.encoder_path, args.bpe_path))
     lp = engine.LogProbs(params, hp, max(1, args.n_batch))
     data = {}
     for name in args.zeroshot:
         zs = BY_NAME[name]
-        data[name] = load_split(zs, os.path.join(args.zeroshot_data_root, zs.folder),
+        data[name] = engine.load_split(zs, os.path.join(args.zeroshot_data_root, zs.folder),
                                 zs.default_split, args.zeroshot_limit)
 
     def fn():

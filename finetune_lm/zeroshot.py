@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from finetune_lm import flags
-from finetune_lm.sample import add_model_flags, load_model
+from finetune_lm.flags import add_model_flags, load_model
 from finetune_lm.tasks.zeroshot import BY_NAME, NAMES
 from finetune_lm.util.errors import UserError, run_command
 from finetune_lm.util.files import atomic_write
@@ -59,23 +59,6 @@ def heuristic_lines(zs):
     lines.append("paper: relative %.2f at the end of pre-training (read off Figure 2 right)"
                  % zs.paper_end)
     return lines
-
-
-def load_split(zs, data_dir, split, limit=0):
-    """(the Split, the Split a threshold is fitted on or None)."""
-    splits = zs.load(data_dir)
-    if split not in splits:
-        raise UserError("--split %s: %s has %s" % (split, zs.title, ", ".join(splits)))
-    chosen = splits[split]
-    if chosen.labels is None:
-        raise UserError("--split %s: %s's %s split has no public labels; expected one of %s"
-                        % (split, zs.title, split, ", ".join(
-                            k for k, v in splits.items() if v.labels is not None)))
-    fit = splits[zs.fit_split] if zs.fit_split else None
-    if limit:
-        chosen = chosen.subset(slice(0, limit))
-        fit = fit.subset(slice(0, limit)) if fit is not None else None
-    return chosen, fit
 
 
 def score(zs, params, hp, encoder, split, fit=None, threshold=None, n_batch=8, bar=True):
@@ -159,6 +142,7 @@ def run(args, out=None):
     zs = BY_NAME[args.task]
     split_name = args.split or zs.default_split
     data_dir = args.data_dir or os.path.join("datasets", zs.folder)
+    from finetune_lm.lm.zeroshot import load_split
     split, fit = load_split(zs, data_dir, split_name, args.limit)
     encoder, params, hp = load_model(args)
     for line in heuristic_lines(zs):

@@ -1,12 +1,12 @@
 """Table 5's and Figure 2 left's tables (training/ablation.py, tasks/ablation.py): the
 paper's numbers as printed, the average as the paper computes it, MNLI's column, the
-sweep's 14 points; the command's refusals."""
+sweep's 14 points; reproduce --table5 without a --desc."""
 
 import numpy as np
 import pytest
 
 from helpers import error_line
-from finetune_lm import ablate
+from finetune_lm import reproduce
 from finetune_lm.tasks import all_tasks
 from finetune_lm.tasks.ablation import (FIGURE2_LEFT, SWEEP, TABLE5_COLUMNS, TABLE5_ROWS,
                                         TABLE5_SECOND)
@@ -62,5 +62,5 @@ def test_best_train_is_read_at_the_best_dev_evaluation():
 
 
 def test_command_needs_a_desc_and_something_to_run(capsys):
-    assert "--desc" in error_line(capsys, ablate.main, ["--table5", "rte"])
-    assert "nothing to run" in error_line(capsys, ablate.main, ["--desc", "x"])
+    assert "--desc" in error_line(capsys, reproduce.main, ["--table5", "rte"])
+    

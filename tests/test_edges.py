@@ -24,7 +24,7 @@ from finetune_lm.training.checkpoint import Resume
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import RunLock
 
-COMMANDS = ("train", "pretrain", "sample", "perplexity", "bench", "reproduce", "zeroshot", "ablate",
+COMMANDS = ("train", "pretrain", "sample", "perplexity", "bench", "reproduce", "zeroshot",
             "download")
 
 

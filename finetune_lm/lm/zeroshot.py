@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from finetune_lm.model.transformer import lm_logits, transformer
+from finetune_lm.util.errors import UserError
 
 BUCKET = 16  # sequences are padded to a multiple of this: few compiled shapes
 
@@ -159,3 +160,20 @@ def n_scored(zs, split, fit=None):
     """How many sequences evaluate() scores (for a progress bar's total)."""
     n = sum(len(it) for it in zs.items(split)) if zs.kind == "choice" else len(split)
     return n + (len(fit) if fit is not None and fit is not split else 0)
+
+
+def load_split(zs, data_dir, split, limit=0):
+    """(the Split, the Split a threshold is fitted on or None)."""
+    splits = zs.load(data_dir)
+    if split not in splits:
+        raise UserError("--split %s: %s has %s" % (split, zs.title, ", ".join(splits)))
+    chosen = splits[split]
+    if chosen.labels is None:
+        raise UserError("--split %s: %s's %s split has no public labels; expected one of %s"
+                        % (split, zs.title, split, ", ".join(
+                            k for k, v in splits.items() if v.labels is not None)))
+    fit = splits[zs.fit_split] if zs.fit_split else None
+    if limit:
+        chosen = chosen.subset(slice(0, limit))
+        fit = fit.subset(slice(0, limit)) if fit is not None else None
+    return chosen, fit

@@ -1,6 +1,6 @@
 """The paper's analysis numbers (section 5), declared here because they name tasks:
 Table 5's columns and rows, and Figure 2 left's values read off the figure. Read by
-training/ablation.py and python -m finetune_lm.ablate."""
+training/ablation.py (python -m finetune_lm.reproduce --table5 / --sweep)."""
 
 # Table 5's columns as printed: (task, the Task's main-metric key, title). MNLI's column
 # is the mean of MNLI-m and MNLI-mm (the full row's 81.8 = (82.1 + 81.4) / 2).

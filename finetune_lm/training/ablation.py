@@ -12,6 +12,9 @@ import numpy as np
 
 from finetune_lm.tasks.ablation import (FIGURE2_LEFT, LSTM_ROW, SWEEP, TABLE5_COLUMNS,
                                         TABLE5_ROWS, TABLE5_SECOND)
+
+TABLE5_TASKS = tuple(d for d, _, _ in TABLE5_COLUMNS)
+from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import atomic_write
 
 
@@ -140,3 +143,61 @@ def write(folder, stem, md, text):
     atomic_write(os.path.join(folder, stem + ".md"), md)
     atomic_write(os.path.join(folder, stem + ".csv"), text)
     return os.path.join(folder, stem + ".md"), os.path.join(folder, stem + ".csv")
+
+
+def strip(args):
+    a = copy.copy(args)
+    for extra in ("table5", "sweep", "data_root"):
+        delattr(a, extra)
+    a.data_root = args.data_root
+    return a
+
+
+def run_variant(base, dataset, flags, tag, reproduce):
+    a = variant_args(base, dataset, flags, tag)
+    delattr(a, "data_root")
+    return a, reproduce(a)
+
+
+def run(args, reproduce, plot_hint):
+    """reproduce --table5 / --sweep: every variant through `reproduce` (the command's
+    seeds loop), then the tables."""
+    # Here: analysis.py loads TensorFlow, which reproduce's --help and checks need not.
+    from finetune_lm.training.analysis import read_log
+    if not args.desc:
+        raise UserError("--desc is required: the prefix of every variant's run")
+    if not args.table5 and not args.sweep:
+        raise UserError("nothing to run: expected --table5 TASK... or --sweep TASK...")
+    folder = args.results_dir or args.log_dir
+    base = strip(args)
+    out = {}
+    if args.table5:
+        measured = {}
+        for name, flags, _, _ in TABLE5_ROWS:
+            tag = {(): "full"}.get(tuple(flags), "_".join("%s%s" % kv for kv in flags.items()))
+            for d, key, _ in TABLE5_COLUMNS:
+                if d in args.table5:
+                    _, results = run_variant(base, d, flags, tag, reproduce)
+                    measured.setdefault(name, {})[d] = column_value(results, d, key)
+        md, text = table5(measured)
+        out["table5"] = write(folder, "%s_table5" % args.desc, md, text)
+        print(md)
+    for d in args.sweep or ():
+        measured = {}
+        for k in SWEEP:
+            a, results = run_variant(base, d, {"n_transfer": k}, "transfer%d" % k,
+                                     reproduce)
+            key = "accuracy"
+            dev = median_of(results, "valid_" + key)
+            trains = [best_train(read_log(os.path.join(a.log_dir, r["desc"] + ".jsonl")),
+                                          "acc") for r in results]
+            trains = [t for t in trains if t is not None]
+            measured[k] = (float(sorted(trains)[len(trains) // 2]) if trains else None, dev)
+        md, text = sweep_table(d, measured)
+        stem = "%s_%s_sweep" % (args.desc, d)
+        out[d] = write(folder, stem, md, text)
+        print(md)
+        if not plot_sweep(d, measured, os.path.join(folder, stem + ".png")):
+            print("reproduce: no plot, matplotlib is not installed; for the plot: %s"
+                  % plot_hint)
+    return out
