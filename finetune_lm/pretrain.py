@@ -37,6 +37,7 @@ from finetune_lm import flags
 from finetune_lm.training.checkpoint import Resume, interrupted_message, resumed_line
 from finetune_lm.util.errors import UserError, run_command
 from finetune_lm.lm.weights import check_init_from
+from finetune_lm.tasks.zeroshot import NAMES as ZEROSHOT_NAMES
 from finetune_lm.util.files import RunLock, check_writable, lock_name
 
 PROG = "python -m finetune_lm.pretrain"
@@ -62,6 +63,16 @@ def build_parser():
     g.add_argument("--eval_every", type=int, default=0,
                    help="evaluate every N updates (0: at each epoch end only)")
     flags.add_vocabulary(p, "where the vocabulary files are (the release's)")
+    z = p.add_argument_group("zero-shot curve (Figure 2 right; finetune_lm/zeroshot.py)")
+    z.add_argument("--zeroshot", nargs="+", default=None, choices=ZEROSHOT_NAMES,
+                   help="evaluate these heuristics on their default split during the run")
+    z.add_argument("--zeroshot_at", type=str, default="",
+                   help="at these updates, comma-separated (e.g. 1000,2000,4000); the "
+                        "scores go to the run's log as {'zeroshot': ...} lines")
+    z.add_argument("--zeroshot_data_root", type=str, default="datasets",
+                   help="the folder holding each task's data folder")
+    z.add_argument("--zeroshot_limit", type=int, default=0,
+                   help="score the first N examples of each split only (0: all)")
     run_group = flags.add_run(p, n_iter=100, save_every=1000,
                               cache_dir=os.path.join("datasets", ".cache", "corpus"))
     run_group.description = "the paper's recipe (section 4.1) by default"
@@ -82,6 +93,14 @@ def check_args(args):
     if args.init_from:  # its sizes must be the flags', before the corpus is encoded
         check_init_from(args.init_from, args.n_embd, args.n_layer, args.n_ctx)
     args.out = args.out or os.path.join(args.save_dir, args.desc, "params")
+    try:
+        args.zeroshot_updates = sorted({int(x) for x in args.zeroshot_at.split(",") if x.strip()})
+    except ValueError:
+        raise UserError("--zeroshot_at %r: expected update numbers separated by commas"
+                        % args.zeroshot_at) from None
+    if bool(args.zeroshot) != bool(args.zeroshot_updates):
+        raise UserError("--zeroshot and --zeroshot_at go together: the heuristics and the "
+                        "updates to evaluate them at")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UserError("--out %s is a file; expected a folder to write the model into" % args.out)
     for flag, folder in (("--log_dir", args.log_dir), ("--save_dir", args.save_dir),
@@ -168,6 +187,8 @@ def pretrain(args):
     job = PretrainJob(hp, state, data, valid, scorer, ckpt, meta, args, current,
                       os.path.join(args.log_dir, args.desc + ".jsonl"),
                       os.path.join(args.log_dir, args.desc), towers.is_chief(strategy))
+    if args.zeroshot:
+        job.zeroshot = zeroshot_hook(args, state.params, hp)
     loop = Loop(towers.mgpu_train(state, objective), job, args.n_iter, job.n_batches,
                 args.save_every, ckpt_dir, meta and meta["n_updates"])
     start = (0, 0, 0) if meta is None else (meta["n_updates"], meta["epoch"], meta["batch"])
@@ -181,6 +202,30 @@ def pretrain(args):
         ckpt.mark_finished()
     print("pretrain: %d updates; the model is in %s" % (n_updates, args.out))
     return {"n_updates": n_updates, "out": args.out, "last": job.last_line()}
+
+
+def zeroshot_hook(args, params, hp):
+    """(updates, fn) for PretrainJob: fn() -> {task: {value, relative, metric}} of the
+    heuristics on their default splits, read once here."""
+    from finetune_lm.data.text import TextEncoder
+    from finetune_lm.lm import zeroshot as engine
+    from finetune_lm.tasks.zeroshot import BY_NAME
+    encode = engine.Encoded(TextEncoder(args.encoder_path, args.bpe_path))
+    lp = engine.LogProbs(params, hp, max(1, args.n_batch))
+    data = {}
+    for name in args.zeroshot:
+        zs = BY_NAME[name]
+        data[name] = engine.load_split(zs, os.path.join(args.zeroshot_data_root, zs.folder),
+                                zs.default_split, args.zeroshot_limit)
+
+    def fn():
+        out = {}
+        for name, (split, fit) in data.items():
+            zs = BY_NAME[name]
+            r = engine.evaluate(zs, lp, encode, hp.n_ctx, split, fit)
+            out[name] = {"metric": zs.metric.key, "value": r["value"], "relative": r["relative"]}
+        return out
+    return set(args.zeroshot_updates), fn
 
 
 def main(argv=None):

@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 from finetune_lm import flags
-from finetune_lm.training import fine_tune
+from finetune_lm.training import ablation, fine_tune
 from finetune_lm.tasks import get_task
 from finetune_lm.training.checkpoint import differing_flags, interrupted_message
 from finetune_lm.util.errors import UserError, run_command
@@ -52,14 +52,24 @@ def build_parser():
     g.add_argument("--seeds", type=int, nargs="+", default=None, help="the seeds to run")
     p.add_argument("--results_dir", type=str, default=None,
                    help="folder of the table and plot (None: --log_dir)")
+    g = p.add_argument_group("the paper's ablations (training/ablation.py, docs/analysis.md)")
+    g.add_argument("--table5", nargs="+", default=None, choices=ablation.TABLE5_TASKS,
+                   help="Table 5's three transformer rows (full, --n_transfer -1, --lm_coef "
+                        "0) for these tasks, each a reproduce run, and the table")
+    g.add_argument("--sweep", nargs="+", default=None, choices=tuple(ablation.FIGURE2_LEFT),
+                   help="Figure 2 left's 14 points of --n_transfer for these tasks")
+    g.add_argument("--data_root", default=None,
+                   help="with --table5/--sweep: the folder holding each task's folder "
+                        "(default: datasets)")
     return p
 
 
 def seed_args(base, seed):
     """train.py's arguments for one seed."""
     args = copy.copy(base)
-    for extra in ("runs", "seeds", "results_dir"):
-        delattr(args, extra)
+    for extra in ("runs", "seeds", "results_dir", "table5", "sweep", "data_root"):
+        if hasattr(args, extra):  # (an ablation's variant has dropped its own)
+            delattr(args, extra)
     args.seed = seed
     args.desc = "%s_seed%d" % (base.desc, seed)
     args.submission_dir = os.path.join(base.submission_dir, args.desc)
@@ -237,6 +247,8 @@ def reproduce(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.table5 or args.sweep:
+        return run_command(lambda a: ablation.run(a, reproduce, PLOT_HINT), args)
 
     def interrupted():
         seeds = (args.seeds if args.seeds is not None

@@ -24,7 +24,8 @@ from finetune_lm.training.checkpoint import Resume
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import RunLock
 
-COMMANDS = ("train", "pretrain", "sample", "perplexity", "bench", "reproduce", "download")
+COMMANDS = ("train", "pretrain", "sample", "perplexity", "bench", "reproduce", "zeroshot",
+            "download")
 
 
 def train_error(capsys, argv):

@@ -136,7 +136,7 @@ def race_files():
 def test_every_task_has_a_source_a_size_and_a_cited_checksum_or_row_counts():
     for name, s in td.SOURCES.items():
         assert s.name == name and s.archives and s.folder and s.kind in (
-            "zip", "tar.gz", "file", "mrpc")
+            "zip", "tar.gz", "file", "files", "mrpc")
         for a in s.archives:
             assert re.match(r"^https?://[^ ]+/[^/ ]+$", a.url), a
             assert isinstance(a.size, int) and a.size > 0, a
@@ -530,3 +530,28 @@ def test_unreadable_archive_is_refused(server, tmp_path, monkeypatch, capsys, na
     err = one_error(capsys)
     assert "%s is not a readable %s archive" % (pinned.name, source.kind) in err
     assert os.listdir(dest) == []
+
+
+def test_dprd_with_the_real_checksums_lands_where_its_reader_reads(server, tmp_path, capsys):
+    """--task dprd: the two shared DPRD files, served under their names and verified by
+    the real pins (Hugging Face's record), laid out byte for byte in datasets/DPRD/, read
+    by tasks/dprd.py (1322 and 564 examples); a corrupt file is refused."""
+    from finetune_lm.tasks import dprd
+    shared = data_dir("dprd")
+    for name in ("train.c.txt", "test.c.txt"):
+        shutil.copy(os.path.join(shared, name), os.path.join(server.root, name))
+    dest = tmp_path / "datasets"
+    assert run(server, dest, "dprd") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "datasets/DPRD: 2 files from train.c.txt, test.c.txt (size and sha256 as pinned)" in out
+    for name in ("train.c.txt", "test.c.txt"):
+        with open(os.path.join(shared, name), "rb") as a, open(dest / "DPRD" / name, "rb") as b:
+            assert a.read() == b.read(), name
+    splits = dprd.load(str(dest / "DPRD"))
+    assert [len(splits[k]) for k in ("train", "test")] == [1322, 564]
+    server.corrupt.add("test.c.txt")
+    other = tmp_path / "other"
+    assert run(server, other, "dprd") == 2
+    err = one_error(capsys)
+    assert "test.c.txt" in err and "does not verify" in err and "sha256" in err
+    assert not os.path.isdir(other / "DPRD")

@@ -3,8 +3,8 @@
     python -m finetune_lm.download --task NAME [NAME ...] [--dest DIR] [--base_url URL]
     python -m finetune_lm.download --list
 
-NAME: cola sst2 mrpc stsb qqp mnli qnli rte snli scitail race, wnli (the GLUE upload
-only), diagnostic (GLUE's AX set; also fetched with mnli), glue (the nine GLUE tasks
+NAME: cola sst2 mrpc stsb qqp mnli qnli rte snli scitail race, dprd (the zero-shot
+analysis's Winograd schemas), wnli (the GLUE upload only), diagnostic (GLUE's AX set; also fetched with mnli), glue (the nine GLUE tasks
 and the diagnostic set), all (glue, snli, scitail and race). ROCStories is given by its
 authors on request: `--task rocstories` says where to ask and where its files go.
 
@@ -64,6 +64,7 @@ HF = "huggingface/datasets@%s datasets/%%s/dataset_infos.json download_checksums
 GLUE = "https://dl.fbaipublicfiles.com/glue/data/"  # GLUE's host since 2020 (download_glue_data.py)
 SENTEVAL = "https://dl.fbaipublicfiles.com/senteval/senteval_data/"
 ROCSTORIES_URL = "https://cs.rochester.edu/nlp/rocstories/"
+DPRD = "https://s3.amazonaws.com/datasets.huggingface.co/definite_pronoun_resolution/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +86,8 @@ class Source:
     """What `--task NAME` fetches and where it lands.
 
     folder: the folder laid out under DEST (the distribution's own top folder).
-    kind: "zip", "tar.gz", "file" (one file, saved as files[0]) or "mrpc" (the SentEval
+    kind: "zip", "tar.gz", "file" (one file, saved as files[0]), "files" (each file saved
+        under its own name: DPRD's two) or "mrpc" (the SentEval
         files, split as download_glue_data.py's format_mrpc does).
     files: files the folder must hold after unpacking (relative to it); dirs: folders
         that must each hold at least one file (RACE).
@@ -197,6 +199,18 @@ SOURCES = {s.name: s for s in [
                              HF % "race"),),
            files=(), dirs=tuple("%s/%s" % (s, lv) for s in ("train", "dev", "test")
                                 for lv in ("middle", "high"))),
+    # The zero-shot analysis's Winograd schemas (finetune_lm/tasks/dprd.py); the
+    # authors' URLs stopped answering in 2021, Hugging Face's mirror holds the files.
+    Source(name="dprd", title="DPRD", folder="DPRD", kind="files",
+           archives=(Archive(DPRD + "train.c.txt", 160408,
+                             "c310158d0cbac1a556e3284e6c167f4478271d8d50b0b9d15dfe428c905a0867",
+                             HF % "definite_pronoun_resolution"),
+                     Archive(DPRD + "test.c.txt", 67044,
+                             "cf1cf025e1d59a5b363e6dcfbd5a13aae8a9830831ac16fd7f865aca7a1559d8",
+                             HF % "definite_pronoun_resolution")),
+           files=("train.c.txt", "test.c.txt"),
+           note="Rahman and Ng 2012 (1322/564 examples), for the zero-shot heuristics "
+                "(python -m finetune_lm.zeroshot); no train.py task"),
 ]}
 
 # Official row counts (data rows, header lines) of the unpacked files (TASKS.md of the
@@ -514,6 +528,9 @@ def _build(source, paths, into):
     os.makedirs(root)
     if source.kind == "file":
         shutil.copyfile(paths[0], os.path.join(root, source.files[0]))
+    elif source.kind == "files":
+        for path, archive in zip(paths, source.archives):
+            shutil.copyfile(path, os.path.join(root, archive.name))
     elif source.kind == "mrpc":
         names = ("msr_paraphrase_train.txt", "msr_paraphrase_test.txt", "dev_ids.tsv")
         for path, name in zip(paths, names):

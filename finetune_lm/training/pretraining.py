@@ -30,6 +30,7 @@ class PretrainJob:
         self.n_batches = self.n_win // hp.n_batch_train
         self.n_updates, self.epoch = 0, 0
         self.losses = [0.0, 0]  # sum and count of the training losses since the last evaluation
+        self.zeroshot = None  # (updates, fn): the zero-shot heuristics' scores at those updates
         if meta is not None:
             self.n_updates, self.epoch = meta["n_updates"], meta["epoch"]
             self.losses[:] = meta["tr_losses"]
@@ -58,6 +59,12 @@ class PretrainJob:
                 scalar_summary("perplexity", float(np.exp(min(loss, 80.0))))
                 scalar_summary("learning_rate", lr)
                 scalar_summary("grad_norm", grad_norm)
+
+        if self.zeroshot is not None and n_updates in self.zeroshot[0]:
+            scores = self.zeroshot[1]()
+            self.logger.log(n_updates=n_updates, zeroshot=scores)
+            print("zeroshot at update %d: %s" % (n_updates, ", ".join(
+                "%s %.3f" % (k, v["relative"]) for k, v in scores.items())))
 
     def evaluate_now(self, n_updates, epoch, batch):
         every = self.args.eval_every
