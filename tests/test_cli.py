@@ -497,7 +497,7 @@ def test_rocstories_folder_where_a_file_is_expected(capsys, tmp_path):
 
 def test_best_params_that_is_not_joblib(tmp_path):
     from finetune_lm.util.errors import UserError
-    from finetune_lm.lm.weights import load_params
+    from finetune_lm.lm.loader import load_params
     path = tmp_path / "best_params.jl"
     path.write_bytes(b"not a pickle at all")
     with pytest.raises(UserError) as err:

@@ -15,8 +15,15 @@ import os
 import numpy as np
 
 from finetune_lm.training.loop import predict_split, scores
+from finetune_lm.util import records
 from finetune_lm.util.errors import UserError
-from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json, read_json
+from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json
+
+# results.json, the figures of a finished run with --submit (finish writes it).
+RESULTS_SCHEMA = {
+    "splits": records.Field((dict,), "an object {split: {metric: score}}"),
+    "figures": records.Field((dict,), "an object {figure: value}"),
+}
 
 
 def read_submission(path):
@@ -147,7 +154,7 @@ def finished(task, desc, paths, pointer, submit, analysis):
         if missing or not os.path.isfile(paths["results"]):
             raise UserError("run %r finished but %s is missing; delete %s to train again"
                             % (desc, (missing or [paths["results"]])[0], paths["checkpoint"]))
-        saved = read_json(paths["results"])
+        saved = records.read(paths["results"], RESULTS_SCHEMA, "the run's figures")
         if analysis:
             report(task, saved["splits"])
         result.update(saved["figures"])
