@@ -11,7 +11,8 @@ run; n_positions the run's n_ctx; afn gelu, transformers' tanh GELU as the
 original's), model.safetensors (metadata {"format": "pt"}, keys with the
 `transformer.` prefix, written with safetensors.numpy), the tokenizer files (the
 release's vocabulary as vocab.json and merges.txt, `_start_`, `_delimiter_`,
-`_classify_` registered as special tokens with the model's ids), and README.md. A
+`_classify_` registered as special tokens with the model's ids), README.md, and
+model.json (the ModelConfig, model/config.py, as every export holds it). A
 multiple-choice head (ROCStories, RACE) is OpenAIGPTDoubleHeadsModel's
 multiple_choice_head.summary (clf/w transposed, clf/b; summary_type cls_index: pass
 the `_classify_` positions as mc_token_ids). The one-sequence head (classification,

@@ -330,3 +330,24 @@ def test_damaged_results_json(tmp_path, case, key, bad, capsys):
     with pytest.raises(UserError) as err:
         analysis.finished(task, "tiny", paths, pointer(), True, False)
     check_message(str(err.value), paths["results"], key)
+
+
+def test_no_literal_arrays_per_layer_outside_variables():
+    """`12 * layers`, `% 12`, `// 12`: the arrays per layer are variables.N_BLOCK."""
+    import ast
+    root = os.path.dirname(variables.__file__.replace(os.sep + "model", ""))
+    found = []
+    for folder, _, files in os.walk(os.path.join(root, "finetune_lm")):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Mod,
+                                                                          ast.FloorDiv)):
+                    if any(isinstance(x, ast.Constant) and x.value == 12
+                           for x in (node.left, node.right)):
+                        found.append("%s:%d" % (path, node.lineno))
+    assert found == []

@@ -6,8 +6,6 @@ is the three composed, flat, for the functions that read any of them; an inferen
 builds it from a ModelConfig alone (`HParams.of(config)`: no dropout, no optimiser)."""
 
 import dataclasses
-from typing import Optional, Tuple
-
 from finetune_lm.model.config import ModelConfig
 
 
@@ -43,6 +41,8 @@ class ExecSettings:
     n_batch: int = 8
     n_gpu: int = 4
     xla: bool = False
+    # Mixed precision: the matmuls run in this type; softmax, layer norm, the
+    # losses and Adam stay float32. float16 uses a static loss scale (0: 4096).
     compute_dtype: str = "float32"
     loss_scale: float = 0.0
 
@@ -56,50 +56,8 @@ ACTIVATIONS = ("gelu", "relu", "swish")
 SCHEDULES = ("warmup_constant", "warmup_cosine", "warmup_linear")
 
 
-@dataclasses.dataclass(frozen=True)
-class HParams:
-    # Model (n_ctx is the model's context, set from the data: see data/inputs.py).
-    n_vocab: int = 40478
-    n_special: int = 3
-    n_ctx: int = 512
-    n_embd: int = 768
-    n_head: int = 12
-    n_layer: int = 12
-    embd_pdrop: float = 0.1
-    attn_pdrop: float = 0.1
-    resid_pdrop: float = 0.1
-    clf_pdrop: float = 0.1
-    afn: str = "gelu"
-    clf_token: int = 40480
-    # The task's head (finetune_lm/model/heads.py), from the task's declaration: its
-    # kind, K sequences per example, output columns, int labels or soft targets. None:
-    # the language model alone (pre-training, sampling, perplexity).
-    head: Optional[str] = None
-    n_seq: int = 1
-    n_out: int = 1
-    soft_targets: bool = False
-    # Loss and optimiser.
-    lm_coef: float = 0.5
-    lr: float = 6.25e-5
-    lr_warmup: float = 0.002
-    lr_schedule: str = "warmup_linear"
-    b1: float = 0.9
-    b2: float = 0.999
-    e: float = 1e-8
-    l2: float = 0.01
-    vector_l2: bool = False
-    max_grad_norm: float = 1.0
-    n_updates_total: int = 1
-    # Towers: n_gpu towers of n_batch examples make one update.
-    n_batch: int = 8
-    n_gpu: int = 4
-    seed: int = 42
-    # Execution (no effect on the numbers beyond float round-off).
-    xla: bool = False
-    # Mixed precision: the matmuls run in this type; softmax, layer norm, the
-    # losses and Adam stay float32. float16 uses a static loss scale (0: 4096).
-    compute_dtype: str = "float32"
-    loss_scale: float = 0.0
+class _Composed:
+    """HParams' methods (its fields are the three parts', declared there once)."""
 
     @property
     def n_batch_train(self):
@@ -110,9 +68,6 @@ class HParams:
         """Rows of the one embedding matrix: tokens, specials, positions."""
         return self.n_vocab + self.n_special + self.n_ctx
 
-    # The model's label names (ModelConfig), not read by the graph.
-    label_names: Optional[Tuple[str, ...]] = None
-
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
@@ -120,11 +75,11 @@ class HParams:
     def of(cls, model, opt=NO_DROPOUT, exe=None, clf_token=None):
         """The three parts composed; clf_token defaults to the model's `_classify_` (the
         release's 40480 for the LM alone, which reads none)."""
-        values = dataclasses.asdict(model)
+        values = {k: getattr(model, k) for k in _names(ModelConfig)}
         values.update({k: getattr(opt, k) for k in _names(OptSettings)})
         values.update({k: getattr(exe or ExecSettings(), k) for k in _names(ExecSettings)})
         if clf_token is None:
-            clf_token = model.clf_token if model.n_special else cls.clf_token
+            clf_token = model.clf_token if model.n_special else CLF_TOKEN
         return cls(clf_token=clf_token, **values)
 
     @property
@@ -138,3 +93,18 @@ class HParams:
     @property
     def exe(self):
         return ExecSettings(**{k: getattr(self, k) for k in _names(ExecSettings)})
+
+
+CLF_TOKEN = 40480  # the release's `_classify_`: 40478 tokens, then 3 special ones
+
+
+def _fields():
+    out = [(f.name, f.type, dataclasses.field(default=f.default))
+           for part in (ModelConfig, OptSettings, ExecSettings) for f in dataclasses.fields(part)]
+    return out + [("clf_token", int, dataclasses.field(default=CLF_TOKEN))]
+
+
+# The model, the training settings and the execution settings, flat: every field of the
+# three parts (hp.n_embd, hp.lr, hp.xla) and clf_token, the id the heads read.
+HParams = dataclasses.make_dataclass("HParams", _fields(), bases=(_Composed,), frozen=True,
+                                     namespace={"__module__": __name__})
