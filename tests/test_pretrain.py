@@ -130,8 +130,10 @@ def test_output_folder_is_in_the_released_format(tiny_run, gpt1_dir):
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
     assert set(manifest["files"]) == set(release.FILES)
-    assert manifest["model"] == {"n_vocab": 40478, "n_ctx": 16, "n_embd": 32, "n_head": 4,
-                                 "n_layer": 2, "afn": "gelu"}
+    assert manifest["model"] == {"n_vocab": 40478, "n_special": 0, "n_ctx": 16, "n_embd": 32,
+                                 "n_head": 4, "n_layer": 2, "afn": "gelu", "head": None,
+                                 "n_seq": 1, "n_out": 1, "soft_targets": False,
+                                 "label_names": None}  # the ModelConfig of the folder
     with open(os.path.join(out, release.SHAPES_FILE)) as f:
         shapes = json.load(f)
     assert len(shapes) == 2 + 12 * 2
