@@ -186,7 +186,8 @@ def check_message(msg, path, key=None):
 
 def model_json(task="rocstories"):
     return {"n_ctx": 20, "n_vocab": 40478, "n_special": 3, "n_embd": 16, "n_head": 2,
-            "n_layer": 1, "head": "choice", "n_seq": 2, "n_out": 1, "task": task, "version": 2,
+            "n_layer": 1, "head": "choice", "n_seq": 2, "n_out": 1, "task": task, "task_spec": None,
+            "version": 2,
             "afn": "gelu", "clf_token": 40480, "soft_targets": False, "n_ctx_flag": 512,
             "n_batch": 2, "n_gpu": 2, "xla": False, "compute_dtype": "float32",
             "label_names": None, "data_dir": None, "encoder_path": "e", "bpe_path": "b",

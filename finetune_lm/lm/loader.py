@@ -42,6 +42,8 @@ RUN_SCHEMA = {
     "n_out": model_config.SCHEMA["n_out"].__class__(**dict(
         model_config.SCHEMA["n_out"].__dict__, required=True)),
     "task": _str("the task's name"),
+    "task_spec": records.Field((dict,), "an object (the spec of a task not in the table)",
+                               required=False, nullable=True),
     "version": records.integer("a positive integer (model.json's version)", 1, required=False),
     "clf_token": records.integer("the `_classify_` token's id", required=False),
     "n_ctx_flag": records.integer("a positive integer (the --n_ctx of the run)", 1,
