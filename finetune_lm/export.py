@@ -11,7 +11,8 @@ run; n_positions the run's n_ctx; afn gelu, transformers' tanh GELU as the
 original's), model.safetensors (metadata {"format": "pt"}, keys with the
 `transformer.` prefix, written with safetensors.numpy), the tokenizer files (the
 release's vocabulary as vocab.json and merges.txt, `_start_`, `_delimiter_`,
-`_classify_` registered as special tokens with the model's ids), and README.md. A
+`_classify_` registered as special tokens with the model's ids), README.md, and
+model.json (the ModelConfig, model/config.py, as every export holds it). A
 multiple-choice head (ROCStories, RACE) is OpenAIGPTDoubleHeadsModel's
 multiple_choice_head.summary (clf/w transposed, clf/b; summary_type cls_index: pass
 the `_classify_` positions as mc_token_ids). The one-sequence head (classification,
@@ -41,7 +42,9 @@ import numpy as np
 from finetune_lm import flags
 from finetune_lm.lm import hf
 from finetune_lm.model import release
+from finetune_lm.model.variables import n_transformer
 from finetune_lm.training import runs
+from finetune_lm.training.runs import MODEL_JSON
 from finetune_lm.util.errors import UserError, check_first, run_command
 from finetune_lm.util.files import atomic_dir, check_target
 
@@ -87,7 +90,8 @@ def build_parser():
 # -- what is exported ---------------------------------------------------------------------
 
 def load_source(args):
-    """{"kind": "run" | "params", arrays, sizes, vocabulary paths, task} without TensorFlow."""
+    """{"kind": "run" | "params", info (model.json, or the config as a dict), config (the
+    ModelConfig), arrays, vocabulary paths, task} through the loader, without TensorFlow."""
     if (args.run is None) == (args.params_dir is None):
         raise UserError("expected one of --run save/<desc> and --params_dir FOLDER")
     if args.run is not None:
@@ -96,17 +100,10 @@ def load_source(args):
         task = task_for_run(info)
         encoder_path, bpe_path = runs.vocabulary(info, "params/", args.encoder_path,
                                                  args.bpe_path)
-        return {"kind": "run", "info": info, "task": task, "arrays": runs.load_arrays(info, best),
-                "vocab": (encoder_path, bpe_path)}
-    from finetune_lm.lm.weights import manifest_model
-    from finetune_lm.lm.weights import load_shards, read_shapes, verify_params_dir
-    verify_params_dir(args.params_dir, 0, args.unverified_weights)
-    shapes = read_shapes(args.params_dir)
-    if len(shapes) < 14 or (len(shapes) - 2) % 12:
-        raise UserError("%s: %d arrays; expected positions, tokens and 12 per layer"
-                        % (args.params_dir, len(shapes)))
-    arrays = load_shards(args.params_dir, shapes)
-    model = manifest_model(args.params_dir)
+        return {"kind": "run", "info": info, "config": runs.config(info), "task": task,
+                "arrays": runs.load_arrays(info, best), "vocab": (encoder_path, bpe_path)}
+    from finetune_lm.lm.loader import load
+    config, arrays = load(args.params_dir, unverified=args.unverified_weights)
     paths = []
     for flag, given, name in (("--encoder_path", args.encoder_path, release.ENCODER_FILE),
                               ("--bpe_path", args.bpe_path, release.BPE_FILE)):
@@ -114,12 +111,8 @@ def load_source(args):
         if not os.path.isfile(path):
             raise UserError("the vocabulary file %s is not there: pass %s" % (path, flag))
         paths.append(path)
-    n_embd = shapes[1][1]
-    info = {"n_vocab": shapes[1][0], "n_special": 0, "n_ctx": shapes[0][0], "n_embd": n_embd,
-            "n_layer": (len(shapes) - 2) // 12, "n_head": int(model.get("n_head", 12)),
-            "afn": model.get("afn", "gelu")}
-    we = np.concatenate([arrays[1], arrays[0]], 0)
-    return {"kind": "params", "info": info, "task": None, "arrays": [we] + arrays[2:],
+    info = config.to_dict()
+    return {"kind": "params", "info": info, "config": config, "task": None, "arrays": arrays,
             "vocab": tuple(paths)}
 
 
@@ -144,7 +137,7 @@ def export_hf(src, out):
     info, task, arrays = src["info"], src["task"], src["arrays"]
     n_layer, c = info["n_layer"], info["n_embd"]
     n_rows = info["n_vocab"] + info["n_special"]
-    tensors = hf.hf_tensors(arrays[0], arrays[1:1 + 12 * n_layer], n_rows, n_layer)
+    tensors = hf.hf_tensors(arrays[0], arrays[1:n_transformer(n_layer)], n_rows, n_layer)
     specials = None
     extra = {}
     num_labels = id2label = None
@@ -247,19 +240,14 @@ with `weight`, `bias` from %(file)s (safetensors), classes %(labels)s.%(soft)s
 def export_saved_model(src, out):
     import tensorflow as tf
     from finetune_lm.model.heads import HEADS
+    from finetune_lm.lm.loader import shapes as loader_shapes
     from finetune_lm.model.hparams import HParams
     from finetune_lm.model.transformer import lm_logits, transformer
-    from finetune_lm.training.objectives import FineTuning
     info, task, arrays = src["info"], src["task"], src["arrays"]
     run = src["kind"] == "run"
-    hp = HParams(n_vocab=info["n_vocab"], n_special=info["n_special"], n_ctx=info["n_ctx"],
-                 n_embd=info["n_embd"], n_head=info["n_head"], n_layer=info["n_layer"],
-                 embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0,
-                 afn=info.get("afn", "gelu"),
-                 clf_token=info.get("clf_token", info["n_vocab"] + 2),
-                 head=info.get("head", "choice"), n_seq=info.get("n_seq", 1),
-                 n_out=info.get("n_out", 1))
-    names = list(FineTuning(hp).param_shapes())[:len(arrays)]
+    config = src["config"]
+    hp = HParams.of(config, clf_token=info.get("clf_token"))  # the model alone: no dropout
+    names = [name for name, _ in loader_shapes(config)]
     labels = {"task": task.name if run else None,
               "head": info.get("head") if run else "lm",
               "labels": runs.class_names(task, info) if run else None,
@@ -334,6 +322,8 @@ def run(args, src):
             export_hf(src, tmp)
         else:
             export_saved_model(src, tmp)
+        with open(os.path.join(tmp, MODEL_JSON), "w") as f:  # the model, described once
+            json.dump(src["config"].to_dict(), f, indent=1, sort_keys=True)
     what = ("run %s (%s)" % (args.run, src["task"].name) if src["kind"] == "run"
             else "weights %s" % args.params_dir)
     print("export: %s to %s (%s)" % (what, args.out, "Hugging Face transformers: "

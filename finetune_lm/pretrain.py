@@ -36,7 +36,7 @@ import sys
 from finetune_lm import flags
 from finetune_lm.training.checkpoint import Resume, interrupted_message, resumed_line
 from finetune_lm.util.errors import UserError, run_command
-from finetune_lm.lm.weights import check_init_from
+from finetune_lm.lm.loader import check_init_from
 from finetune_lm.tasks.zeroshot import NAMES as ZEROSHOT_NAMES
 from finetune_lm.util.files import RunLock, check_writable, lock_name
 

@@ -21,12 +21,10 @@ special rows (_start_, _delimiter_, _classify_) and the position rows are never
 sampled.
 """
 
-import json
-import os
 import sys
 
 from finetune_lm import flags
-from finetune_lm.lm.weights import read_shapes
+from finetune_lm.lm.loader import config_of
 from finetune_lm.util.errors import UserError, run_command
 
 PROG = "python -m finetune_lm.sample"
@@ -71,17 +69,10 @@ def check_args(args):
 
 def model_positions(args):
     """The model's positions, read cheaply before its weights are (None: unreadable, the
-    loading says why): params_shapes.json's, or the run's model.json beside --checkpoint."""
-    if args.checkpoint:
-        info = os.path.join(os.path.dirname(args.checkpoint) or ".", "model.json")
-        try:
-            with open(info, encoding="utf-8") as f:
-                return int(json.load(f)["n_ctx"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+    loading says why): the loader's config (params_shapes.json's, the run's model.json)."""
     try:
-        return int(read_shapes(args.params_dir)[0][0])
-    except (UserError, IndexError, TypeError, ValueError):
+        return config_of(args.checkpoint or args.params_dir).n_ctx
+    except UserError:
         return None
 
 

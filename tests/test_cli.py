@@ -350,7 +350,8 @@ def test_ctrl_c_names_the_checkpoint(capsys, tmp_path, monkeypatch):
                     "command to start again" % ckpt)
     os.makedirs(ckpt)
     with open(os.path.join(ckpt, "latest.json"), "w") as f:
-        json.dump({"prefix": "ckpt-4", "n_updates": 4}, f)
+        json.dump({"prefix": "ckpt-4", "n_updates": 4, "epoch": 0, "batch": 4, "best": 50.0,
+                   "args": {}, "data": None, "finished": False}, f)
     line = error_line(capsys, argv)
     assert line == ("error: interrupted; re-run the same command to resume from %s (update 4)"
                     % ckpt)
@@ -497,7 +498,7 @@ def test_rocstories_folder_where_a_file_is_expected(capsys, tmp_path):
 
 def test_best_params_that_is_not_joblib(tmp_path):
     from finetune_lm.util.errors import UserError
-    from finetune_lm.lm.weights import load_params
+    from finetune_lm.lm.loader import load_params
     path = tmp_path / "best_params.jl"
     path.write_bytes(b"not a pickle at all")
     with pytest.raises(UserError) as err:

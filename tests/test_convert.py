@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from finetune_lm import convert
-from finetune_lm.lm import hf, weights
+from finetune_lm.lm import hf, loader, weights
 from finetune_lm.model import release
 from finetune_lm.model.variables import BLOCK_PARAMS
 from finetune_lm.util.errors import UserError
@@ -116,9 +116,9 @@ def test_hf_folder_as_params_dir(tmp_path, capsys):
     assert "not verified against the release" in capsys.readouterr().err
     hp = HParams(n_vocab=N_VOCAB, n_ctx=20, n_embd=C, n_head=2, n_layer=N_LAYER)
     np.random.seed(0)
-    a = weights.transfer_arrays(src, hp, N_LAYER)
+    a = loader.transfer_arrays(src, hp, N_LAYER)
     np.random.seed(0)
-    b = weights.transfer_arrays(out, hp, N_LAYER)
+    b = loader.transfer_arrays(out, hp, N_LAYER)
     assert len(a) == 1 + 12 * N_LAYER and all(np.array_equal(x, y) for x, y in zip(a, b))
     (x, hpx), (y, hpy) = (load_params_dir(d, N_VOCAB) for d in (src, out))
     assert hpx == hpy and hpx.n_head == 2 and all(np.array_equal(p, q) for p, q in zip(x, y))

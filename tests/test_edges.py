@@ -225,7 +225,9 @@ def test_sample_reads_model_json_beside_a_checkpoint(tmp_path, gpt1_dir):
                                                               np.zeros([1], np.float32)]
     import joblib
     joblib.dump(arrays, tmp_path / "best_params.jl")
-    (tmp_path / "model.json").write_text(json.dumps({"n_head": 4, "n_ctx": 8}))
+    (tmp_path / "model.json").write_text(json.dumps({
+        "n_vocab": release.N_VOCAB, "n_special": 3, "n_ctx": 8, "n_embd": 16, "n_head": 4,
+        "n_layer": 1, "head": "choice", "n_seq": 2, "n_out": 1, "task": "rocstories"}))
     _, got = load_checkpoint(str(tmp_path / "best_params.jl"), release.N_VOCAB)
     assert got.n_head == 4 and got.n_ctx == 8
 

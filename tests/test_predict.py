@@ -69,7 +69,7 @@ def test_model_json_records_what_predict_needs(rte_run):
 @pytest.mark.slow  # a whole train.py run
 def test_dev_logits_equal_the_training_evaluation(rte_run, capsys):
     from finetune_lm import train
-    from finetune_lm.lm import weights
+    from finetune_lm.lm import loader
     from finetune_lm.training import loop, towers
     from finetune_lm.training.objectives import FineTuning
     tmp, argv = rte_run
@@ -89,7 +89,7 @@ def test_dev_logits_equal_the_training_evaluation(rte_run, capsys):
     objective = FineTuning(hp)
     shapes = objective.param_shapes()
     state = towers.TrainState(towers.make_strategy(hp.n_gpu), hp, shapes,
-                              weights.load_params(str(tmp / "save" / "rte" / "best_params.jl"),
+                              loader.load_params(str(tmp / "save" / "rte" / "best_params.jl"),
                                                   shapes))
     want, _ = loop.predict_split(towers.mgpu_predict(state, objective), data["valid"], hp)
     assert got.shape == (11, 2) and np.array_equal(got, want)  # bit for bit

@@ -25,7 +25,7 @@ from helpers import (TEST, VAL, data_dir, error_line, make_params, run_train, su
 from finetune_lm import flags, perplexity, pretrain, sample
 from finetune_lm.data import corpus
 from finetune_lm.data.text import TextEncoder
-from finetune_lm.lm import weights
+from finetune_lm.lm import loader, weights
 from finetune_lm.model import release
 from finetune_lm.lm.folder import init_arrays, load_params_dir, write_params_dir
 from finetune_lm.model.hparams import HParams
@@ -130,8 +130,10 @@ def test_output_folder_is_in_the_released_format(tiny_run, gpt1_dir):
     with open(os.path.join(out, "manifest.json")) as f:
         manifest = json.load(f)
     assert set(manifest["files"]) == set(release.FILES)
-    assert manifest["model"] == {"n_vocab": 40478, "n_ctx": 16, "n_embd": 32, "n_head": 4,
-                                 "n_layer": 2, "afn": "gelu"}
+    assert manifest["model"] == {"n_vocab": 40478, "n_special": 0, "n_ctx": 16, "n_embd": 32,
+                                 "n_head": 4, "n_layer": 2, "afn": "gelu", "head": None,
+                                 "n_seq": 1, "n_out": 1, "soft_targets": False,
+                                 "label_names": None}  # the ModelConfig of the folder
     with open(os.path.join(out, release.SHAPES_FILE)) as f:
         shapes = json.load(f)
     assert len(shapes) == 2 + 12 * 2
@@ -144,7 +146,7 @@ def test_output_folder_is_in_the_released_format(tiny_run, gpt1_dir):
     # transfer_arrays (what train.py loads): tokens, 3 special rows, the positions.
     hp = HParams(n_ctx=12, n_embd=32, n_head=4, n_layer=2)
     np.random.seed(0)
-    arrays = weights.transfer_arrays(out, hp, 2)
+    arrays = loader.transfer_arrays(out, hp, 2)
     assert len(arrays) == 1 + 24 and arrays[0].shape == (40478 + 3 + 12, 32)
     ours, _ = load_params_dir(out, 40478)
     np.testing.assert_array_equal(arrays[0][:40478], ours[0][:40478])

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from helpers import TEST, VAL, run_train, write_csv
-from finetune_lm.lm import weights
+from finetune_lm.lm import loader, weights
 from finetune_lm.model import release
 from finetune_lm.model import variables
 from finetune_lm.model.hparams import HParams
@@ -185,7 +185,7 @@ def check_transfer(standin, n_transfer, seed):
     hp = HParams(n_ctx=77)
     rows, state = specials(seed)
     np.random.seed(seed)
-    arrays = weights.transfer_arrays(standin.dir, hp, n_transfer, blob_ids=None)
+    arrays = loader.transfer_arrays(standin.dir, hp, n_transfer, blob_ids=None)
     # Exactly one draw of randn(3, n_embd) from the global generator.
     assert_same_state(np.random.get_state(), state)
     assert len(arrays) == 1 + 12 * n_transfer
@@ -217,14 +217,14 @@ def test_transfer_none_draws_specials_anyway(tmp_path):
     _, state = specials(42)
     np.random.seed(42)
     # No files needed at all.
-    assert weights.transfer_arrays(str(tmp_path / "nowhere"), HParams(n_ctx=77), -1) == []
+    assert loader.transfer_arrays(str(tmp_path / "nowhere"), HParams(n_ctx=77), -1) == []
     assert_same_state(np.random.get_state(), state)
     # Also for another width: the draw is randn(3, n_embd).
     np.random.seed(1)
     np.random.randn(3, 32)
     state = np.random.get_state()
     np.random.seed(1)
-    assert weights.transfer_arrays(str(tmp_path), HParams(n_embd=32, n_head=4), -1) == []
+    assert loader.transfer_arrays(str(tmp_path), HParams(n_embd=32, n_head=4), -1) == []
     assert_same_state(np.random.get_state(), state)
 
 
@@ -330,7 +330,7 @@ def test_shards_total_differs_from_shapes(tmp_path, total):
 def test_transfer_without_shards(tmp_path):
     folder = write_shapes(tmp_path / "p", [s for _, s in released_layout()])
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
     msg = one_line(err)
     assert all(name in msg for name in SHARDS)
     assert "%s --dest %s" % (DOWNLOAD, folder) in msg
@@ -341,7 +341,7 @@ def test_transfer_without_shards(tmp_path):
 def test_shapes_file_missing(tmp_path):
     folder = str(tmp_path)
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
     msg = one_line(err)
     assert os.path.join(folder, "params_shapes.json") in msg
     assert "%s --dest %s" % (DOWNLOAD, folder) in msg
@@ -362,7 +362,7 @@ def test_shapes_file_not_json(tmp_path, text):
 def test_shapes_file_not_a_list_of_shapes(tmp_path, shapes):
     folder = write_shapes(tmp_path, shapes)
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
     msg = one_line(err)
     assert os.path.join(folder, "params_shapes.json") in msg and "list of shapes" in msg
 
@@ -375,7 +375,7 @@ def test_shapes_do_not_fit_the_flags(tmp_path, hp, index, expected):
     layout = released_layout()
     folder = write_shapes(tmp_path, [s for _, s in layout])
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, hp, 12, blob_ids=None)
+        loader.transfer_arrays(folder, hp, 12, blob_ids=None)
     msg = one_line(err)
     assert os.path.join(folder, "params_shapes.json") in msg
     assert layout[index][0] in msg
@@ -387,7 +387,7 @@ def test_layer_shape_does_not_fit(tmp_path):
     shapes[2 + 12 * 5 + 6] = [1, 768, 3000]  # model/h5/mlp/c_fc/w
     folder = write_shapes(tmp_path, shapes)
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
     msg = one_line(err)
     assert "model/h5/mlp/c_fc/w" in msg and "[1, 768, 3072]" in msg and "[1, 768, 3000]" in msg
     # With only 3 layers transferred the 6th layer's shape does not matter.
@@ -398,7 +398,7 @@ def test_layer_shape_does_not_fit(tmp_path):
 def test_too_few_shapes(tmp_path):
     folder = write_shapes(tmp_path, [s for _, s in released_layout()][:38])
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=77), 12, blob_ids=None)
     msg = one_line(err)
     assert "params_shapes.json" in msg and "38" in msg and "146" in msg
 
@@ -406,7 +406,7 @@ def test_too_few_shapes(tmp_path):
 def test_n_ctx_more_than_released_positions(tmp_path):
     folder = write_shapes(tmp_path, [s for _, s in released_layout()])
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=513), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=513), 12, blob_ids=None)
     msg = one_line(err)
     assert "--n_ctx" in msg and "513" in msg and "512" in msg
 
@@ -416,7 +416,7 @@ def test_n_ctx_more_than_positions_in_shapes_file(tmp_path):
     shapes[0] = [100, 768]
     folder = write_shapes(tmp_path, shapes)
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=120), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=120), 12, blob_ids=None)
     msg = one_line(err)
     assert "--n_ctx" in msg and "120" in msg and "100" in msg and "params_shapes.json" in msg
 
@@ -424,7 +424,7 @@ def test_n_ctx_more_than_positions_in_shapes_file(tmp_path):
 def test_n_transfer_more_than_n_layer(tmp_path):
     folder = write_shapes(tmp_path, [s for _, s in released_layout()])
     with pytest.raises(UserError) as err:
-        weights.transfer_arrays(folder, HParams(n_ctx=77, n_layer=2), 12, blob_ids=None)
+        loader.transfer_arrays(folder, HParams(n_ctx=77, n_layer=2), 12, blob_ids=None)
     msg = one_line(err)
     assert "--n_transfer 12" in msg and "--n_layer 2" in msg
 
@@ -463,7 +463,7 @@ def test_save_load_round_trip(tmp_path):
     weights.save_params(path, arrays)
     raw = joblib.load(path)
     assert isinstance(raw, list) and len(raw) == len(shapes)
-    loaded = weights.load_params(path, shapes)
+    loaded = loader.load_params(path, shapes)
     assert len(loaded) == len(arrays) == 27
     for a, b in zip(arrays, loaded):
         assert b.dtype == np.float32
@@ -475,7 +475,7 @@ def test_load_original_best_params(tmp_path):
     arrays = random_arrays(layout, seed=1)
     path = str(tmp_path / "best_params.jl")
     joblib.dump(arrays, path)  # what the original's save() wrote
-    loaded = weights.load_params(path, param_shapes(TINY))
+    loaded = loader.load_params(path, param_shapes(TINY))
     for a, b in zip(arrays, loaded):
         np.testing.assert_array_equal(a, b)
 
@@ -485,7 +485,7 @@ def test_load_params_wrong_count(tmp_path):
     path = str(tmp_path / "best_params.jl")
     joblib.dump(random_arrays(shapes.items())[:-1], path)
     with pytest.raises(UserError) as err:
-        weights.load_params(path, shapes)
+        loader.load_params(path, shapes)
     msg = one_line(err)
     assert path in msg and "26" in msg and "27" in msg
 
@@ -495,7 +495,7 @@ def test_load_params_not_a_list(tmp_path):
     path = str(tmp_path / "best_params.jl")
     joblib.dump({"model/we": np.zeros(3)}, path)
     with pytest.raises(UserError) as err:
-        weights.load_params(path, shapes)
+        loader.load_params(path, shapes)
     msg = one_line(err)
     assert path in msg and "dict" in msg and "27" in msg
 
@@ -507,7 +507,7 @@ def test_load_params_wrong_shape(tmp_path):
     path = str(tmp_path / "best_params.jl")
     joblib.dump(arrays, path)
     with pytest.raises(UserError) as err:
-        weights.load_params(path, shapes)
+        loader.load_params(path, shapes)
     msg = one_line(err)
     assert path in msg and "model/h0/attn/c_proj/w" in msg
     assert "[8, 8]" in msg and "[1, 8, 8]" in msg
@@ -516,7 +516,7 @@ def test_load_params_wrong_shape(tmp_path):
 def test_load_params_missing(tmp_path):
     path = str(tmp_path / "nope" / "best_params.jl")
     with pytest.raises(UserError) as err:
-        weights.load_params(path, param_shapes(TINY))
+        loader.load_params(path, param_shapes(TINY))
     assert path in one_line(err)
 
 

@@ -33,6 +33,9 @@ import struct
 import numpy as np
 
 from finetune_lm.model import release
+from finetune_lm.model import variables
+from finetune_lm.model.config import AFNS
+from finetune_lm.util import records
 from finetune_lm.util.errors import UserError, as_os_error
 from finetune_lm.util.files import sha256_file
 
@@ -43,16 +46,9 @@ MERGES = "merges.txt"
 PREFIX = "transformer."
 HEAD_FILE = "clf_head.safetensors"
 
-# (released name within a layer, Hugging Face key within h.<i>.), in release order
-# (model.BLOCK_PARAMS; tests check the two agree).
-BLOCK_KEYS = (
-    ("attn/c_attn/w", "attn.c_attn.weight"), ("attn/c_attn/b", "attn.c_attn.bias"),
-    ("attn/c_proj/w", "attn.c_proj.weight"), ("attn/c_proj/b", "attn.c_proj.bias"),
-    ("ln_1/g", "ln_1.weight"), ("ln_1/b", "ln_1.bias"),
-    ("mlp/c_fc/w", "mlp.c_fc.weight"), ("mlp/c_fc/b", "mlp.c_fc.bias"),
-    ("mlp/c_proj/w", "mlp.c_proj.weight"), ("mlp/c_proj/b", "mlp.c_proj.bias"),
-    ("ln_2/g", "ln_2.weight"), ("ln_2/b", "ln_2.bias"),
-)
+# (released name within a layer, Hugging Face key within h.<i>.), in release order:
+# model/variables.py's BLOCK.
+BLOCK_KEYS = variables.BLOCK_KEYS
 # Keys that hold no weight of the transformer: the tied LM head, the causal-mask
 # buffers, the task heads of transformers' classes (read separately).
 _IGNORED = re.compile(r"^(lm_head\.weight|h\.\d+\.attn\.(bias|masked_bias)|"
@@ -79,19 +75,26 @@ def vocab_path(params_dir, name):
     return os.path.join(params_dir, name)
 
 
+# The keys of transformers' openai-gpt config.json that are read (all optional: the
+# tensors give the sizes; n_head and afn default to GPT-1's 12 and gelu).
+CONFIG_SCHEMA = {
+    "n_layer": records.integer("a positive integer (the blocks)", 1, required=False),
+    "n_embd": records.integer("a positive integer (the width)", 1, required=False),
+    "n_head": records.integer("a positive integer (the attention heads)", 1, required=False),
+    "n_positions": records.integer("a positive integer (the positions)", 1, required=False),
+    "vocab_size": records.integer("a positive integer (the token rows)", 1, required=False),
+    "afn": records.name(AFNS, required=False),
+    "finetune_lm": records.Field((dict,), "an object (what finetune_lm.export records)",
+                                 required=False),
+}
+
+
 def read_config(folder):
+    """config.json of a Hugging Face folder ({} when absent), its keys checked."""
     path = os.path.join(folder, CONFIG)
     if not os.path.isfile(path):
         return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except (OSError, ValueError) as err:
-        raise UserError("%s cannot be read as JSON (%s): expected a transformers config"
-                        % (path, " ".join(str(err).split()))) from None
-    if not isinstance(config, dict):
-        raise UserError("%s: expected a JSON object (a transformers config)" % path)
-    return config
+    return records.read(path, CONFIG_SCHEMA, "a JSON object, a transformers config")
 
 
 def _open(path):
@@ -114,7 +117,7 @@ def read_tensors(path):
 def read_hf(folder):
     """The transformer of a Hugging Face GPT-1 folder, in the released format's order.
 
-    Returns a dict: arrays [positions, tokens, h0 ... (12 per layer)] float32 in the
+    Returns a dict: arrays [positions, tokens, h0 ... (variables.N_BLOCK per layer)] float32 in the
     released shapes; n_layer, n_embd, n_head, afn; n_added: token rows beyond the
     vocabulary (vocab.json) that were dropped (the special tokens of a fine-tuned
     export); added_rows (those rows); head: {key: array} of a task head, if any;
@@ -161,11 +164,9 @@ def read_hf(folder):
                         "[V, C] and [n_positions, C]"
                         % (path, list(tokens.shape), list(positions.shape)))
     c = tokens.shape[1]
-    expected = {"attn.c_attn.weight": [c, 3 * c], "attn.c_attn.bias": [3 * c],
-                "attn.c_proj.weight": [c, c], "attn.c_proj.bias": [c],
-                "ln_1.weight": [c], "ln_1.bias": [c], "mlp.c_fc.weight": [c, 4 * c],
-                "mlp.c_fc.bias": [4 * c], "mlp.c_proj.weight": [4 * c, c], "mlp.c_proj.bias": [c],
-                "ln_2.weight": [c], "ln_2.bias": [c]}
+    # transformers' shapes: the release's without the leading 1 of the conv weights
+    expected = {k: shape[-2:] if len(shape) == 3 else shape
+                for (_, k), shape in zip(BLOCK_KEYS, variables.block_shapes(c))}
     n_vocab = tokens.shape[0]
     vocab_file = os.path.join(folder, VOCAB)
     if os.path.isfile(vocab_file):
@@ -292,7 +293,7 @@ def hf_tensors(we, layers, n_vocab_rows, n_layer, prefix=PREFIX):
            prefix + "positions_embed.weight": np.ascontiguousarray(we[n_vocab_rows:])}
     for i in range(n_layer):
         for j, (_, k) in enumerate(BLOCK_KEYS):
-            a = np.asarray(layers[12 * i + j], np.float32)
+            a = np.asarray(layers[variables.N_BLOCK * i + j], np.float32)
             out["%sh.%d.%s" % (prefix, i, k)] = np.ascontiguousarray(
                 a.reshape(a.shape[1:]) if a.ndim == 3 else a)
     return out

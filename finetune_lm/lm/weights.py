@@ -1,4 +1,5 @@
-"""Reading the released weights (`params/`) and the original's `best_params.jl`.
+"""Reading the released weights (`params/`): their shapes, records and shards (lm/loader.py
+turns them into a model config and its arrays).
 
 A weights folder is verified before it is loaded (and before any slow work:
 `verify_params_dir`, which train.py's check_args calls), in one of three ways:
@@ -20,7 +21,7 @@ import numpy as np
 
 from finetune_lm.lm import hf
 from finetune_lm.model import release
-from finetune_lm.model.variables import BLOCK_PARAMS, param_shapes
+from finetune_lm.model.variables import BLOCK_PARAMS, N_BLOCK, param_shapes
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import sha256_file
 
@@ -68,7 +69,7 @@ def check_shapes(shapes, hp, n_transfer, path="params_shapes.json"):
     """The released shapes must fit the model flags for the arrays that are loaded."""
     if n_transfer > hp.n_layer:
         raise UserError("--n_transfer %d is more than --n_layer %d" % (n_transfer, hp.n_layer))
-    needed = 2 + 12 * n_transfer
+    needed = 2 + N_BLOCK * n_transfer
     if len(shapes) < needed:
         raise UserError("%s has %d arrays; --n_transfer %d needs %d"
                         % (path, len(shapes), n_transfer, needed))
@@ -260,52 +261,8 @@ def load_shards(params_dir, shapes, blob_ids=release.BLOB_IDS):
     return [a.reshape(s) for a, s in zip(np.split(flat, offsets), shapes)]
 
 
-def special_rows(hp):
-    """The 3 new embedding rows, from the global numpy generator (its first draw)."""
-    return (np.random.randn(hp.n_special, hp.n_embd) * 0.02).astype(np.float32)
-
-
-def transfer_arrays(params_dir, hp, n_transfer, blob_ids=release.BLOB_IDS):
-    """The arrays to load into the first variables, in variable order.
-
-    Draws the special rows first, whatever n_transfer (the original always did).
-    n_transfer -1 loads nothing and needs no shards.
-    """
-    specials = special_rows(hp)
-    if n_transfer == -1:
-        return []
-    if hp.n_ctx > release.N_POSITIONS and n_transfer >= 0:
-        raise UserError("--n_ctx %d is more than the %d positions of the released weights"
-                        % (hp.n_ctx, release.N_POSITIONS))
-    shapes = read_shapes(params_dir)
-    check_shapes(shapes, hp, n_transfer, os.path.join(params_dir, release.SHAPES_FILE))
-    arrays = load_shards(params_dir, shapes, blob_ids)
-    we = np.concatenate([arrays[1], specials, arrays[0][:hp.n_ctx]], 0)
-    return [we] + arrays[2:2 + 12 * n_transfer]
-
-
 def save_params(path, arrays):
     joblib.dump(list(arrays), path)
-
-
-def load_params(path, shapes):
-    """A best_params.jl (ours or the original's): a list of arrays matching `shapes`."""
-    try:
-        arrays = joblib.load(path)
-    except FileNotFoundError:
-        raise UserError("missing %s" % path) from None
-    except Exception as err:  # not a joblib (pickle) file, or a truncated one
-        raise UserError("%s is not a readable joblib file (%s: %s); expected the list of "
-                        "arrays that --submit saves" % (path, type(err).__name__, err)) from None
-    if not isinstance(arrays, list) or len(arrays) != len(shapes):
-        raise UserError("%s holds %s; expected a list of %d arrays"
-                        % (path, type(arrays).__name__ if not isinstance(arrays, list)
-                           else "%d arrays" % len(arrays), len(shapes)))
-    for i, ((name, shape), a) in enumerate(zip(shapes.items(), arrays)):
-        if list(np.shape(a)) != list(shape):
-            raise UserError("%s: array %d (%s) has shape %s, expected %s"
-                            % (path, i, name, list(np.shape(a)), list(shape)))
-    return arrays
 
 
 def manifest_model(params_dir):
@@ -323,32 +280,3 @@ def manifest_model(params_dir):
     except (OSError, ValueError, AttributeError):
         return {}  # verify_params_dir names what is wrong with it
     return model if isinstance(model, dict) else {}
-
-
-def folder_sizes(params_dir):
-    """The sizes a folder in the released format holds: n_layer, n_embd, n_ctx (its
-    positions) and n_vocab (token rows) from params_shapes.json; n_head and afn from
-    its manifest.json's "model" (None for the release, whose heads are GPT-1's 12)."""
-    shapes = read_shapes(params_dir)
-    where = (os.path.join(params_dir, hf.SAFETENSORS) if hf.is_hf_dir(params_dir)
-             else os.path.join(params_dir, release.SHAPES_FILE))
-    if len(shapes) < 2 or (len(shapes) - 2) % 12 or any(len(s) != 2 for s in shapes[:2]):
-        raise UserError("%s has %d arrays: expected positions, tokens and 12 per layer"
-                        % (where, len(shapes)))
-    model = manifest_model(params_dir)
-    return {"n_layer": (len(shapes) - 2) // 12, "n_embd": shapes[1][1], "n_ctx": shapes[0][0],
-            "n_vocab": shapes[1][0], "n_head": model.get("n_head"), "afn": model.get("afn")}
-
-
-def check_init_from(init_from, n_embd, n_layer, n_ctx):
-    """A folder to continue pre-training from (--init_from) has the flags' width and
-    layers, and at least their positions."""
-    sizes = folder_sizes(init_from)
-    for flag, what in (("n_embd", "width"), ("n_layer", "layers")):
-        given = {"n_embd": n_embd, "n_layer": n_layer}[flag]
-        if sizes[flag] != given:
-            raise UserError("--init_from %s has %d %s; --%s is %d: expected the same"
-                            % (init_from, sizes[flag], what, flag, given))
-    if sizes["n_ctx"] < n_ctx:
-        raise UserError("--init_from %s has %d positions; --n_ctx %d needs as many"
-                        % (init_from, sizes["n_ctx"], n_ctx))

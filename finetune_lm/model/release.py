@@ -3,6 +3,8 @@
 import hashlib
 import os
 
+from finetune_lm.model.variables import N_BLOCK
+
 BASE_URL = "https://github.com/openai/finetune-transformer-lm/raw/master/model/"
 
 ENCODER_FILE = "encoder_bpe_40000.json"
@@ -36,7 +38,7 @@ N_POSITIONS = 512
 N_VOCAB = 40478
 N_LAYER = 12
 N_EMBD = 768
-N_PARAMS_ARRAYS = 2 + 12 * N_LAYER  # 146
+N_PARAMS_ARRAYS = 2 + N_BLOCK * N_LAYER  # 146
 N_FLOATS = 116534784
 
 

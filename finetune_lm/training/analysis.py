@@ -15,8 +15,15 @@ import os
 import numpy as np
 
 from finetune_lm.training.loop import predict_split, scores
+from finetune_lm.util import records
 from finetune_lm.util.errors import UserError
-from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json, read_json
+from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json
+
+# results.json, the figures of a finished run with --submit (finish writes it).
+RESULTS_SCHEMA = {
+    "splits": records.Field((dict,), "an object {split: {metric: score}}"),
+    "figures": records.Field((dict,), "an object {figure: value}"),
+}
 
 
 def read_submission(path):
@@ -149,7 +156,7 @@ def finished(task, desc, paths, pointer, submit, analysis):
     result = {"best_valid": pointer["best"], "n_updates": pointer["n_updates"],
               "already_finished": True}
     if submit:
-        saved = read_json(paths["results"])
+        saved = records.read(paths["results"], RESULTS_SCHEMA, "the run's figures")
         if analysis:
             report(task, saved["splits"])
         result.update(saved["figures"])

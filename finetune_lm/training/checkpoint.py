@@ -20,10 +20,23 @@ import shutil
 import joblib
 import numpy as np
 
+from finetune_lm.util import records
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import atomic_open, atomic_write_json, read_json
 
 POINTER = "latest.json"
+# latest.json, the record of the last complete checkpoint (RunCheckpoint.save writes it).
+POINTER_SCHEMA = {
+    "prefix": records.Field((str,), "the checkpoint's prefix, ckpt-<update>",
+                            test=lambda v: v.startswith("ckpt-")),
+    "n_updates": records.integer("a non-negative integer (updates done)"),
+    "epoch": records.integer("a non-negative integer (the epoch)"),
+    "batch": records.integer("a non-negative integer (the epoch's next batch)"),
+    "best": records.number("a number (the best valid score)", nullable=True),
+    "args": records.Field((dict,), "an object (the run's arguments)"),
+    "data": records.Field((dict,), "an object {split: key}", required=False, nullable=True),
+    "finished": records.flag(),
+}
 # Flags that change nothing in the results, of every command: a resumed run may differ
 # in these. (Device placement changes an update by float round-off only; --out only
 # where the model is written; --submit, --analysis and --submission_dir only what is
@@ -120,13 +133,12 @@ class RunCheckpoint:
     def read_pointer(folder):
         """The contents of latest.json, or None when no complete checkpoint exists."""
         path = os.path.join(folder, POINTER)
-        try:
-            return read_json(path)
-        except FileNotFoundError:
+        if not os.path.exists(path):
             return None
-        except ValueError as err:  # cannot happen with atomic writes; say so clearly
-            raise UserError("%s is not JSON (%s); delete %s to start over"
-                            % (path, err, folder)) from None
+        try:  # damaged or edited (atomic writes do not leave it half written)
+            return records.read(path, POINTER_SCHEMA, "the record of the last checkpoint")
+        except UserError as err:
+            raise UserError("%s; delete %s to start over" % (err, folder)) from None
 
     def save(self, meta, finished=False):
         """Write a checkpoint of the variables and `meta` (a JSON-able dict)."""

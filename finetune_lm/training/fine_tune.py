@@ -14,7 +14,7 @@ import numpy as np
 from finetune_lm.data.task_download import data_source, missing_data
 from finetune_lm.data.text import load_encoder
 from finetune_lm.lm.release_files import missing_inputs
-from finetune_lm.lm.weights import folder_sizes as weights_sizes
+from finetune_lm.lm.loader import folder_sizes as weights_sizes
 from finetune_lm.lm.weights import verify_params_dir
 from finetune_lm.model import release
 from finetune_lm.tasks import dataset_names, get_task, task_for_args
@@ -124,6 +124,7 @@ def prepare(args, verbose=True, cache=None):
     hp = checks.hparams(
         args, n_vocab=n_vocab, n_special=len(specials), n_ctx=n_ctx, clf_token=specials[2],
         head=task.head, n_seq=task.n_seq, n_out=task.n_out, soft_targets=task.soft_targets,
+        label_names=tuple(task.label_names) if task.label_names else None,
         n_updates_total=max(1, (len(data["train"]) // n_per_update) * args.n_iter))
     return hp, data
 
@@ -206,7 +207,7 @@ def fine_tune(args, paths, cache=None):
     # check before the slow work need not wait for.
     import tensorflow as tf
     from finetune_lm.data.inputs import input_report
-    from finetune_lm.lm import weights
+    from finetune_lm.lm import loader
     from finetune_lm.training import analysis, towers
     from finetune_lm.training.finetuning import FineTuneJob
     from finetune_lm.training.loop import Loop
@@ -236,7 +237,7 @@ def fine_tune(args, paths, cache=None):
     objective = FineTuning(hp)
     strategy = towers.make_strategy(hp.n_gpu)
     state = towers.TrainState(strategy, hp, objective.param_shapes(),
-                              weights.transfer_arrays(args.params_dir, hp, args.n_transfer))
+                              loader.transfer_arrays(args.params_dir, hp, args.n_transfer))
     ckpt, meta = resume.restore(state)
     chief = towers.is_chief(strategy)
     report, notes = input_report(data, args.n_ctx)
@@ -256,7 +257,7 @@ def fine_tune(args, paths, cache=None):
 
     result = {"best_valid": job.best, "n_updates": n_updates}
     if args.submit:
-        state.set_params(weights.load_params(paths["best"], state.params_shapes()))
+        state.set_params(loader.load(paths["best"])[1])  # beside it, its model.json
         result.update(analysis.finish(task, hp, data, predict, paths, chief, args.analysis,
                                       desc=args.desc))
     if chief:
@@ -269,7 +270,7 @@ def submit_finished(args, paths, task, pointer, cache=None):
     the best parameters it kept (best_params.jl) predict the splits, as at the end of
     training; nothing is trained."""
     import tensorflow as tf
-    from finetune_lm.lm import weights
+    from finetune_lm.lm import loader
     from finetune_lm.training import analysis, towers
     from finetune_lm.training.objectives import FineTuning
     if not os.path.isfile(paths["best"]):
@@ -284,7 +285,7 @@ def submit_finished(args, paths, task, pointer, cache=None):
     objective = FineTuning(hp)
     strategy = towers.make_strategy(hp.n_gpu)
     state = towers.TrainState(strategy, hp, objective.param_shapes())
-    state.set_params(weights.load_params(paths["best"], state.params_shapes()))
+    state.set_params(loader.load_params(paths["best"], state.params_shapes()))
     result = {"best_valid": pointer["best"], "n_updates": pointer["n_updates"],
               "already_finished": True}
     result.update(analysis.finish(task, hp, data, towers.mgpu_predict(state, objective), paths,

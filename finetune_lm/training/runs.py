@@ -9,25 +9,23 @@ held the sizes and the task only; it is read too, the rest coming from flags or 
 defaults. Nothing here imports TensorFlow.
 """
 
-import json
 import os
 
 import numpy as np
 
+from finetune_lm.lm import loader
 from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 
-MODEL_JSON = "model.json"
-BEST = "best_params.jl"
-BLOCK_SHAPES = lambda c: ([1, c, 3 * c], [3 * c], [1, c, c], [c], [c], [c],  # noqa: E731
-                          [1, c, 4 * c], [4 * c], [1, 4 * c, c], [c], [c], [c])
-SIZES = ("n_ctx", "n_vocab", "n_special", "n_embd", "n_head", "n_layer", "head", "n_seq",
-         "n_out", "task")
+MODEL_JSON = loader.MODEL_JSON
+BEST = loader.BEST
+SIZES = loader.MODEL_JSON_REQUIRED  # a version 1 model.json's keys
 
 
 def read_run(run_dir):
     """(model.json as a dict, path of best_params.jl); an error naming what the folder
-    lacks."""
+    lacks or the key of model.json that is damaged (lm/loader.py checks every key).
+    The dict holds the record's keys, and "_config" (its ModelConfig), "_path", "_dir"."""
     if not os.path.isdir(run_dir):
         raise UserError("--run %s is not a folder: expected a run's folder, save_dir/<desc>/, "
                         "holding %s and %s (train.py --submit writes them)"
@@ -38,81 +36,40 @@ def read_run(run_dir):
         raise UserError("%s has no %s: expected a run's folder holding %s and %s (train.py "
                         "--submit writes them)" % (run_dir, " and no ".join(missing), BEST,
                                                     MODEL_JSON))
-    try:
-        with open(path, encoding="utf-8") as f:
-            info = json.load(f)
-    except (OSError, ValueError) as err:
-        raise UserError("%s cannot be read as JSON (%s)" % (path, " ".join(str(err).split()))) \
-            from None
-    if not isinstance(info, dict):
-        raise UserError("%s: expected a JSON object of the run's sizes" % path)
-    lacking = [k for k in SIZES if k not in info]
-    if lacking:
-        raise UserError("%s lacks %s: expected the sizes train.py records (%s)"
-                        % (path, ", ".join(lacking), ", ".join(SIZES)))
-    for k in SIZES:
-        if k not in ("head", "task") and not (type(info[k]) is int and info[k] >= 0):
-            raise UserError("%s: %s is %s; expected a non-negative integer"
-                            % (path, k, json.dumps(info[k])))
-    if info["n_layer"] < 1 or info["n_head"] < 1 or info["n_embd"] % info["n_head"]:
-        raise UserError("%s: n_embd %d, n_head %d, n_layer %d do not make a model"
-                        % (path, info["n_embd"], info["n_head"], info["n_layer"]))
-    info["_path"] = path
-    info["_dir"] = run_dir
+    config, info = loader.read_model_json(path)
+    info = dict(info, _config=config, _path=path, _dir=run_dir)
     return info, best
 
 
+def config(info):
+    """The run's ModelConfig (model.json version 1 lacks soft_targets: the task's)."""
+    if "soft_targets" in info:
+        return info["_config"]
+    from finetune_lm.tasks import task_for_run
+    return info["_config"].replace(soft_targets=task_for_run(info).soft_targets)
+
+
 def param_shapes(info):
-    """[(name, shape)] of best_params.jl's arrays from model.json's sizes (model.param_shapes,
-    without TensorFlow)."""
-    c = info["n_embd"]
-    shapes = [("model/we", [info["n_vocab"] + info["n_special"] + info["n_ctx"], c])]
-    from finetune_lm.lm.hf import BLOCK_KEYS
-    for layer in range(info["n_layer"]):
-        shapes += [("model/h%d/%s" % (layer, name), shape)
-                   for (name, _), shape in zip(BLOCK_KEYS, BLOCK_SHAPES(c))]
-    shapes += [("model/clf/w", [c, info["n_out"]]), ("model/clf/b", [info["n_out"]])]
-    return shapes
+    """[(name, shape)] of best_params.jl's arrays from model.json's sizes."""
+    from finetune_lm.model.config import ModelConfig
+    c = info.get("_config") or ModelConfig.from_dict(info, info.get("_path", MODEL_JSON))
+    return loader.shapes(c)
 
 
 def load_arrays(info, best):
-    """best_params.jl's arrays, checked against model.json's sizes."""
-    import joblib
-    try:
-        arrays = joblib.load(best)
-    except Exception as err:  # not a joblib (pickle) file, or a truncated one
-        raise UserError("%s is not a readable joblib file (%s: %s); expected the list of "
-                        "arrays that --submit saves" % (best, type(err).__name__, err)) from None
-    shapes = param_shapes(info)
-    sizes = ("n_vocab %d + n_special %d + n_ctx %d rows, n_embd %d, n_layer %d, n_out %d"
-             % (info["n_vocab"], info["n_special"], info["n_ctx"], info["n_embd"],
-                info["n_layer"], info["n_out"]))
-    if not isinstance(arrays, list) or len(arrays) != len(shapes):
-        raise UserError("%s holds %s; %s (%s) expects a list of %d arrays"
-                        % (best, "%d arrays" % len(arrays) if isinstance(arrays, list)
-                           else type(arrays).__name__, info["_path"], sizes, len(shapes)))
-    for i, ((name, shape), a) in enumerate(zip(shapes, arrays)):
-        if list(np.shape(a)) != shape:
-            raise UserError("%s: array %d (%s) has shape %s; %s (%s) expects %s: the sizes "
-                            "do not fit the arrays" % (best, i, name, list(np.shape(a)),
-                                                        info["_path"], sizes, shape))
-    return [np.asarray(a, np.float32) for a in arrays]
+    """best_params.jl's arrays, checked against model.json's sizes (through the loader)."""
+    return loader.load(best)[1]
 
 
 def hparams(info, **changes):
-    """HParams of the run for evaluation (dropout off)."""
-    from finetune_lm.model.hparams import HParams
-    from finetune_lm.tasks import task_for_run
-    task = task_for_run(info)
-    hp = HParams(n_vocab=info["n_vocab"], n_special=info["n_special"], n_ctx=info["n_ctx"],
-                 n_embd=info["n_embd"], n_head=info["n_head"], n_layer=info["n_layer"],
-                 embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0, clf_pdrop=0.0,
-                 afn=info.get("afn", "gelu"),
-                 clf_token=info.get("clf_token", info["n_vocab"] + 2), head=info["head"],
-                 n_seq=info["n_seq"], n_out=info["n_out"],
-                 soft_targets=info.get("soft_targets", task.soft_targets),
-                 n_batch=info.get("n_batch", 8), n_gpu=info.get("n_gpu", 4),
-                 xla=info.get("xla", True), compute_dtype=info.get("compute_dtype", "float32"))
+    """HParams of the run for evaluation: its ModelConfig (dropout off) and the batch,
+    towers, XLA and type it recorded (`changes` override them)."""
+    from finetune_lm.model.hparams import ExecSettings, HParams
+    exe = ExecSettings(n_batch=info.get("n_batch", 8), n_gpu=info.get("n_gpu", 4),
+                       xla=info.get("xla", True),
+                       compute_dtype=info.get("compute_dtype", "float32"))
+    hp = HParams.of(config(info), exe=exe,
+                    clf_token=info.get("clf_token", info["n_vocab"] + 2))
     return hp.replace(**changes) if changes else hp
 
 
