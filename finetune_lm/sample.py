@@ -86,10 +86,11 @@ def model_positions(args):
 
 
 def run(args, out=None):
-    from finetune_lm.lm.sampler import Sampler, decode, fit_prompt  # TensorFlow: only when run
+    from finetune_lm.lm.sampler import decode, fit_prompt  # TensorFlow: only when run
     out = out or sys.stdout
     check_args(args)
-    encoder, params, hp = flags.load_model(args)
+    encoder, model = flags.load_model(args)
+    hp = model.hp
     if args.top_k > hp.n_vocab:
         raise UserError("--top_k %d is more than the %d tokens of the vocabulary; expected at "
                         "most %d (1: greedy)" % (args.top_k, hp.n_vocab, hp.n_vocab))
@@ -100,9 +101,8 @@ def run(args, out=None):
     if not ids:
         raise UserError("--prompt %r encodes to no token; expected some text" % args.prompt)
     ids = fit_prompt(ids, args.length, hp.n_ctx, lambda m: print(m, file=sys.stderr))
-    sampler = Sampler(params, hp, args.n_samples, len(ids), args.length, args.temperature,
-                      args.top_k, args.top_p, xla=hp.xla)
-    tokens = sampler(ids, args.seed)
+    tokens = model.generate(ids, args.length, args.n_samples, args.temperature, args.top_k,
+                            args.top_p, args.seed)
     for i, row in enumerate(tokens):
         out.write("=== sample %d ===\n%s\n" % (i + 1, decode(row, encoder.decoder)))
     out.flush()

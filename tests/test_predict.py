@@ -157,7 +157,9 @@ def test_stsb_scores_and_choice_options(tmp_path, capsys):
     assert predict.main(["--run", run, "--input", str(tmp_path / "r.jsonl"), "--format",
                          "jsonl"]) == 0
     (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert row["prediction"] in ("0", "1") and set(row["probabilities"]) == {"0", "1"}
+    # The options by their fields, counted from 1 as the data counts them.
+    assert row["prediction"] in ("ending1", "ending2")
+    assert set(row["probabilities"]) == {"ending1", "ending2"}
 
 
 ERRORS = r"""
