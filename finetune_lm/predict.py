@@ -174,18 +174,26 @@ def _read_tsv(text, where, task):
 
 
 def _read_jsonl(text, where, task):
-    from finetune_lm.tasks.base import check_keys
-    texts = {f: [] for f in task.fields}
-    ids, id_name = [], None
+    numbered = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         at = "%s, line %d" % (where, lineno)
         try:
-            row = json.loads(line)
+            numbered.append((at, json.loads(line)))
         except ValueError as err:
             raise UserError("%s: not JSON (%s); expected one JSON object a line with keys %s"
                             % (at, err, _expected(task))) from None
+    return _row_texts(task, numbered)
+
+
+def _row_texts(task, numbered):
+    """(texts {field: [str]}, ids, id name) of [(where, row)], rows dicts of the task's
+    fields (and optionally an id key)."""
+    from finetune_lm.tasks.base import check_keys
+    texts = {f: [] for f in task.fields}
+    ids, id_name = [], None
+    for at, row in numbered:
         check_keys(row, task.fields, at)
         for f in task.fields:
             if not isinstance(row[f], str):
@@ -195,6 +203,17 @@ def _read_jsonl(text, where, task):
             id_name = next((c for c in ID_COLUMNS if c in row), None)
         ids.append(row.get(id_name, len(ids)) if id_name else len(ids))
     return texts, ids, id_name
+
+
+def rows_split(task, rows, where="rows"):
+    """A Split of rows (dicts of the task's fields, as the JSON-lines input holds them),
+    and its id key (None when the rows have none): the Python API's predict."""
+    from finetune_lm.tasks.base import Split
+    texts, ids, id_name = _row_texts(task, [("%s[%d]" % (where, i), row)
+                                            for i, row in enumerate(rows)])
+    if not ids:
+        raise UserError("%s holds no examples: expected %s" % (where, _layout(task)))
+    return Split(texts=texts, labels=None, index=ids, source=where), id_name
 
 
 def load_split(task, data_dir, name):

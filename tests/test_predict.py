@@ -15,18 +15,11 @@ import pytest
 
 from finetune_lm import predict
 from finetune_lm.training import runs
-from helpers import ROOT, data_dir, fake_run
+from helpers import ROOT, data_dir, fake_run, head_lines
 from finetune_lm.tasks import get_task
 
 TINY = ["--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32", "--n_head", "2",
         "--n_iter", "1", "--n_gpu", "2", "--n_batch", "4", "--no_xla", "--submit"]
-
-
-def head_lines(src, dst, n):
-    with open(src, encoding="utf-8", newline="") as f:
-        lines = f.read().split("\n")
-    with open(dst, "w", encoding="utf-8", newline="") as f:
-        f.write("\n".join(lines[:n + 1]) + "\n")
 
 
 def parse_tsv(text):
