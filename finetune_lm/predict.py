@@ -21,10 +21,11 @@ the id (when the input has one), the prediction (a label, an STS-B score, or for
 multiple-choice task the chosen option's field: ROCStories `ending1` / `ending2`,
 counted from 1 as its CSV files count them; RACE `option0` .. `option3`, as its
 input fields; the submission file ROCStories.tsv keeps the original's 0-based
-index), the probability of each class or option (`p_<name>`), and with --logits the logits (`logit_<name>`, exact decimal repr), as
-TSV with a header (default) or JSON lines (`--format jsonl`). Nothing else goes to
-stdout; the progress bars and the one line counting the examples cut to fit go to
-stderr.
+index), the probability of each class or option (`p_<name>`), and with --logits
+the logits (`logit_<name>`, exact decimal repr), as TSV with a header (default) or
+JSON lines (`--format jsonl`). Nothing else goes to stdout; the progress bar (the
+prediction's, labelled `predict`) and the one line counting the examples cut to fit
+go to stderr.
 
 The inputs go through training's own code: encoded and transformed by
 data/inputs.py (the task's transformation at the run's --n_ctx; an example whose

@@ -132,8 +132,9 @@ def past_shape(hp, batch_size=None, sequence=None):
 
 def transformer(p, X, hp, rng=None, past=None, past_len=None, with_present=False):
     """The pre-trained network: X [N, T, 2] (token ids, position ids) ->
-    TransformerOutput(h [N, T, C], we [V, C], present). `we` is the embedding matrix after its dropout: the LM head ties to
-    the same dropped matrix (one mask for the gather and the head, as the original).
+    TransformerOutput(h [N, T, C], we [V, C], present). `we` is the embedding matrix
+    after its dropout: the LM head ties to the same dropped matrix (one mask for the
+    gather and the head, as the original).
 
     Sampling one position at a time (gpt-2's past): `past` [N, L, 2, H, Tp, D] holds
     every layer's keys and values of Tp earlier positions (X's position ids go on
