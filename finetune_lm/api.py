@@ -31,7 +31,7 @@ __all__ = ["Error", "Model", "load", "generate", "score", "fine_tune", "predict_
 
 def __getattr__(name):
     if name == "Model":
-        from finetune_lm.lm.model import Model
+        from finetune_lm.training.model import Model
         return Model
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
@@ -75,10 +75,10 @@ def command_args(parser, argv, options):
 
 
 def load(path, **options):
-    """lm/model.Model of a run's folder (model.json, best_params.jl), a best_params.jl,
+    """training/model.Model of a run's folder (model.json, best_params.jl), a best_params.jl,
     a folder in the released format or a Hugging Face GPT-1 folder. options: Model.load's
     (params_dir, encoder_path, bpe_path, n_batch, xla, n_layer, n_embd, n_head, afn)."""
-    from finetune_lm.lm.model import Model
+    from finetune_lm.training.model import Model
     from finetune_lm.util.quiet import quiet
     quiet()
     return Model.load(path, **options)

@@ -229,9 +229,9 @@ def add_model_flags(p):
 
 
 def load_model(args):
-    """(text encoder, lm/model.Model) from the model flags (sample, perplexity)."""
+    """(text encoder, training/model.Model) from the model flags (sample, perplexity)."""
     from finetune_lm.data.text import TextEncoder  # spaCy: only when run
-    from finetune_lm.lm.model import Model
+    from finetune_lm.training.model import Model
     check(args, names=("afn",))
     vocabulary_paths(args)  # a Hugging Face folder's vocab.json / merges.txt
     encoder = TextEncoder(args.encoder_path, args.bpe_path)

@@ -30,7 +30,7 @@ go to stderr.
 The inputs go through training's own code: encoded and transformed by
 data/inputs.py (the task's transformation at the run's --n_ctx; an example whose
 sequences then exceed the model's context, the longest input of the run's data, is
-transformed again at that context), and scored by lm/model.Model, whose classifier is
+transformed again at that context), and scored by training/model.Model, whose classifier is
 the training evaluation's step on the run's towers and devices (--n_gpu, --n_batch):
 the dev split's logits are those the training run's own evaluation computed.
 
@@ -250,8 +250,8 @@ _SPLIT_DONE = []
 
 
 def make_model(info, arrays, n_batch=None, xla=None, cpu_devices=0, vocab=None):
-    """lm/model.Model of the run: its head, towers and batch (n_batch, xla: changes)."""
-    from finetune_lm.lm.model import Model
+    """training/model.Model of the run: its head, towers and batch (n_batch, xla: changes)."""
+    from finetune_lm.training.model import Model
     from finetune_lm.training import towers
     if cpu_devices and cpu_devices > 1 and not _SPLIT_DONE:
         try:

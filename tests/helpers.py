@@ -424,7 +424,7 @@ def mnli_folder(tmp_path, diagnostic="sibling"):
     return str(d), train, dev, ragged
 
 
-# -- lm/model.py and the Python API (test_api) ----------------------------------------------
+# -- training/model.py and the Python API (test_api) ----------------------------------------------
 
 def tiny_lm_dir(folder, seed=0, n_ctx=16, n_embd=16, n_head=2, n_layer=1):
     """A tiny language model with the real vocabulary in the released format (as

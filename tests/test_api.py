@@ -1,4 +1,4 @@
-"""lm/model.Model and the Python API (finetune_lm/api.py): the model's logits are the
+"""training/model.Model and the Python API (finetune_lm/api.py): the model's logits are the
 training evaluation's, its log-probabilities perplexity's scorer's, its generation with
 the cache the one without; the API's fine-tune is train.py's run, its rows the predict
 command's, its errors the commands' lines; docs/python_api.md's snippet runs. Tiny
@@ -17,7 +17,7 @@ import pytest
 
 import finetune_lm
 from finetune_lm import api, predict, sample, train
-from finetune_lm.lm.model import Model
+from finetune_lm.training.model import Model
 from finetune_lm.training import runs
 from helpers import ROOT, data_dir, error_line, fake_run, tiny_lm_dir, tiny_rte
 

@@ -98,7 +98,7 @@ class TrainState:
         """shapes: {name: shape} of the variables (an objective's param_shapes());
         seed_arrays: the first values (transferred weights), the rest initialised;
         slots=False: the parameters alone, not trainable (what mgpu_predict reads: a
-        fine-tuned model's predictions, lm/model.py)."""
+        fine-tuned model's predictions, training/model.py)."""
         self.strategy, self.hp = strategy, hp
         shapes = self._shapes = shapes
         agg = tf.VariableAggregation.ONLY_FIRST_REPLICA

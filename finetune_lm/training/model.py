@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from finetune_lm.lm import release
+from finetune_lm.model import release
 from finetune_lm.util.errors import UserError
 
 
