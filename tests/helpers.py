@@ -429,7 +429,7 @@ def mnli_folder(tmp_path, diagnostic="sibling"):
 def tiny_lm_dir(folder, seed=0, n_ctx=16, n_embd=16, n_head=2, n_layer=1):
     """A tiny language model with the real vocabulary in the released format (as
     pretrain writes it); returns (folder, {name: array})."""
-    from finetune_lm.lm import release
+    from finetune_lm.model import release
     from finetune_lm.lm.folder import write_params_dir
     from finetune_lm.model.hparams import HParams
     from finetune_lm.model.variables import param_shapes
