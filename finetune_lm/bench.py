@@ -301,7 +301,7 @@ def run(args, out=print):
     fig["matmul_flops"] = statistics.median(mms)
     fig["fraction_of_matmul"] = statistics.median(flops / t / m for t, m in zip(times, mms))
     fig["peak_memory_train_bytes"] = peak_memory(gpu)
-    fig["loss"] = float(np.mean(result[2]))  # the clf losses
+    fig["loss"] = float(np.mean(result.outputs[1]))  # the clf losses
     if args.eval:
         n_eval = args.n_batch_eval or n
         predict = towers.mgpu_predict(state, objective, n_eval)

@@ -293,7 +293,7 @@ def export_saved_model(src, out):
                                                       tf.shape(tokens))], -1)
                 X = tf.reshape(X, [-1, hp.n_ctx, 2])
                 p = self._p()
-                h, _ = transformer(p, X, hp)
+                h = transformer(p, X, hp).h
                 logits = HEADS[hp.head](p, h, X, hp, None)
                 return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
         else:
@@ -304,8 +304,8 @@ def export_saved_model(src, out):
                     pos = tf.broadcast_to(pos0 + tf.range(t), tf.shape(tokens))
                 X = tf.stack([tokens, pos], -1)
                 p = self._p()
-                h, we = transformer(p, X, hp)
-                logits = lm_logits(h, we[:hp.n_vocab], hp)
+                out = transformer(p, X, hp)
+                logits = lm_logits(out.h, out.we[:hp.n_vocab], hp)
                 return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
     module = Exported()

@@ -229,18 +229,14 @@ def add_model_flags(p):
 
 
 def load_model(args):
-    """(text encoder, {name: variable}, hp) from the model flags (sample, perplexity)."""
+    """(text encoder, training/model.Model) from the model flags (sample, perplexity)."""
     from finetune_lm.data.text import TextEncoder  # spaCy: only when run
-    # TensorFlow: only when run
-    from finetune_lm.lm.folder import as_variables, load_checkpoint, load_params_dir
+    from finetune_lm.training.model import Model
     check(args, names=("afn",))
     vocabulary_paths(args)  # a Hugging Face folder's vocab.json / merges.txt
     encoder = TextEncoder(args.encoder_path, args.bpe_path)
-    n_vocab = len(encoder.encoder)
     sizes = dict(n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head, afn=args.afn)
-    if args.checkpoint:
-        arrays, hp = load_checkpoint(args.checkpoint, n_vocab, **sizes)
-    else:
-        arrays, hp = load_params_dir(args.params_dir, n_vocab, **sizes)
-    hp = hp.replace(xla=bool(getattr(args, "xla", True)))
-    return encoder, as_variables(arrays, hp), hp
+    model = Model.load_lm(args.checkpoint or args.params_dir, args.params_dir,
+                          args.encoder_path, args.bpe_path,
+                          xla=bool(getattr(args, "xla", True)), **sizes)
+    return encoder, model

@@ -49,9 +49,10 @@ def build_parser():
 def run(args, out=None):
     # Here, not at the top: they load TensorFlow, which --help and bad flags need not.
     from finetune_lm.data import corpus
-    from finetune_lm.lm.scorer import Scorer, windows
+    from finetune_lm.lm.scorer import windows
     out = out or sys.stdout
-    encoder, params, hp = flags.load_model(args)
+    encoder, model = flags.load_model(args)
+    hp = model.hp
     n_ctx = args.n_ctx or hp.n_ctx
     if not 2 <= n_ctx <= hp.n_ctx:
         raise UserError("--n_ctx %d: expected 2..%d, the model's positions" % (n_ctx, hp.n_ctx))
@@ -62,7 +63,7 @@ def run(args, out=None):
     flags.vocabulary_paths(args)  # a Hugging Face folder's vocab.json / merges.txt
     tokens = corpus.build(args.files, args.encoder_path, args.bpe_path, args.cache_dir,
                           workers=args.workers or None)
-    scorer = Scorer(params, hp, n_ctx, args.n_batch)
+    scorer = model.scorer(n_ctx, args.n_batch)
     n_windows = sum(len(windows(e - s, n_ctx, stride)) for _, s, e in tokens.files)
     total, count = 0.0, 0
     with progress.bar(total=n_windows, desc="perplexity", unit="window", ncols=80) as bar:

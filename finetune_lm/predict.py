@@ -17,18 +17,22 @@ labelled split, also prints the task's metrics (to stdout when --output is a fil
 to stderr).
 
 Output (`--output`, default standard output): one line per example, in input order:
-the id (when the input has one), the prediction as the task's submission writes it
-(a label, an STS-B score, an option index), the probability of each class or option
-(`p_<name>`), and with --logits the logits (`logit_<name>`, exact decimal repr), as
-TSV with a header (default) or JSON lines (`--format jsonl`). Nothing else goes to
-stdout; the progress bars and the one line counting the examples cut to fit go to
-stderr.
+the id (when the input has one), the prediction (a label, an STS-B score, or for a
+multiple-choice task the chosen option's field: ROCStories `ending1` / `ending2`,
+counted from 1 as its CSV files count them; RACE `option0` .. `option3`, as its
+input fields; the submission file ROCStories.tsv keeps the original's 0-based
+index), the probability of each class or option (`p_<name>`), and with --logits
+the logits (`logit_<name>`, exact decimal repr), as TSV with a header (default) or
+JSON lines (`--format jsonl`). Nothing else goes to stdout; the progress bar (the
+prediction's, labelled `predict`) and the one line counting the examples cut to fit
+go to stderr.
 
-The inputs are encoded, transformed and cut as in training: the task's transformation
-at the run's --n_ctx; an example whose sequences then exceed the model's context (the
-longest input of the run's data) is transformed again at that context. Batches run on
-the run's towers and devices (--n_gpu, --n_batch), so the dev split's logits are those
-the training run's own evaluation computed.
+The inputs go through training's own code: encoded and transformed by
+data/inputs.py (the task's transformation at the run's --n_ctx; an example whose
+sequences then exceed the model's context, the longest input of the run's data, is
+transformed again at that context), and scored by training/model.Model, whose classifier is
+the training evaluation's step on the run's towers and devices (--n_gpu, --n_batch):
+the dev split's logits are those the training run's own evaluation computed.
 
 Bad input (a missing field column, an empty input, a run folder without best_params.jl
 or model.json, sizes that do not fit the arrays, an unknown split) is one `error:` line
@@ -47,6 +51,7 @@ from finetune_lm import flags
 from finetune_lm.tasks import (FILE_SPLITS, UPLOAD_FILES, WNLI_SOURCE, glue_tasks,
                                read_wnli)
 from finetune_lm.training import runs
+from finetune_lm.training.submission import submission_text
 from finetune_lm.util import memory
 from finetune_lm.util.errors import UserError, check_first, run_command
 from finetune_lm.util.files import read_stdin
@@ -170,18 +175,26 @@ def _read_tsv(text, where, task):
 
 
 def _read_jsonl(text, where, task):
-    from finetune_lm.tasks.base import check_keys
-    texts = {f: [] for f in task.fields}
-    ids, id_name = [], None
+    numbered = []
     for lineno, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         at = "%s, line %d" % (where, lineno)
         try:
-            row = json.loads(line)
+            numbered.append((at, json.loads(line)))
         except ValueError as err:
             raise UserError("%s: not JSON (%s); expected one JSON object a line with keys %s"
                             % (at, err, _expected(task))) from None
+    return _row_texts(task, numbered)
+
+
+def _row_texts(task, numbered):
+    """(texts {field: [str]}, ids, id name) of [(where, row)], rows dicts of the task's
+    fields (and optionally an id key)."""
+    from finetune_lm.tasks.base import check_keys
+    texts = {f: [] for f in task.fields}
+    ids, id_name = [], None
+    for at, row in numbered:
         check_keys(row, task.fields, at)
         for f in task.fields:
             if not isinstance(row[f], str):
@@ -191,6 +204,17 @@ def _read_jsonl(text, where, task):
             id_name = next((c for c in ID_COLUMNS if c in row), None)
         ids.append(row.get(id_name, len(ids)) if id_name else len(ids))
     return texts, ids, id_name
+
+
+def rows_split(task, rows, where="rows"):
+    """A Split of rows (dicts of the task's fields, as the JSON-lines input holds them),
+    and its id key (None when the rows have none): the Python API's predict."""
+    from finetune_lm.tasks.base import Split
+    texts, ids, id_name = _row_texts(task, [("%s[%d]" % (where, i), row)
+                                            for i, row in enumerate(rows)])
+    if not ids:
+        raise UserError("%s holds no examples: expected %s" % (where, _layout(task)))
+    return Split(texts=texts, labels=None, index=ids, source=where), id_name
 
 
 def load_split(task, data_dir, name):
@@ -205,89 +229,47 @@ def load_split(task, data_dir, name):
     return name, splits[name]
 
 
-# -- encoding -----------------------------------------------------------------------------
+# -- encoding and the model ---------------------------------------------------------------
 
 def encode(task, split, info, encoder_path, bpe_path):
-    """(inputs.Encoded, number of examples cut to fit): the task's transformation at the
-    run's --n_ctx flag, again at the model's n_ctx where that is exceeded."""
-    from finetune_lm.data.inputs import Encoded, flatten, encode_texts
+    """(inputs.Encoded, number of examples cut to fit): encoded and transformed as
+    training does (data/inputs.encode_for_model: the task's transformation at the run's
+    --n_ctx flag, again at the model's n_ctx where that is exceeded)."""
+    from finetune_lm.data.inputs import encode_for_model
     from finetune_lm.data.text import load_encoder
     n_vocab = len(load_encoder(encoder_path))
     if n_vocab != info["n_vocab"]:
         raise UserError("%s has %d entries; the run's vocabulary (%s) has %d"
                         % (encoder_path, n_vocab, info["_path"], info["n_vocab"]))
-    specials = (n_vocab, n_vocab + 1, n_vocab + 2)
-    unique = {}
-    for f in task.fields:
-        for text in split.texts[f]:
-            unique.setdefault(text, len(unique))
-    ids = encode_texts(list(unique), encoder_path, bpe_path, desc="encoding")
-    n_ctx, flag = info["n_ctx"], info.get("n_ctx_flag", 512)
-    sequences, cut = [], 0
-    for i in range(len(split)):
-        ex = {f: ids[unique[split.texts[f][i]]] for f in task.fields}
-        seqs = task.transform(ex, specials, flag)
-        if max(len(s) for s in seqs) > n_ctx:
-            seqs = task.transform(ex, specials, n_ctx)
-        full = task.transform(ex, specials, 1 << 30)
-        if [len(s) for s in seqs] != [len(s) for s in full]:
-            cut += 1
-        sequences.extend(seqs)
-    tokens, offsets = flatten(sequences)
-    labels = split.labels
-    targets = None if labels is None else task.target_array(labels)
-    return Encoded(tokens.astype(np.int32), offsets, task.n_seq, labels, targets, split.index,
-                   split.groups), cut
-
-
-# -- the model ----------------------------------------------------------------------------
-
-class _State:
-    """What towers.mgpu_predict reads of a TrainState: the parameters (no Adam slots)."""
-
-    def __init__(self, strategy, hp, shapes, arrays):
-        import collections
-        import tensorflow as tf
-        self.strategy, self.hp = strategy, hp
-        with strategy.scope():
-            self.params = collections.OrderedDict(
-                (name, tf.Variable(np.asarray(a, np.float32).reshape(shape), name=name,
-                                   trainable=False))
-                for (name, shape), a in zip(shapes.items(), arrays))
+    enc = encode_for_model(task, split, encoder_path, bpe_path, info.get("n_ctx_flag", 512),
+                           info["n_ctx"])
+    return enc, enc.truncated
 
 
 _SPLIT_DONE = []
 
 
-def make_predictor(info, arrays, n_batch=None, xla=None, cpu_devices=0):
-    """(predict, hp): towers.mgpu_predict over the run's parameters."""
-    import tensorflow as tf
+def make_model(info, arrays, n_batch=None, xla=None, cpu_devices=0, vocab=None):
+    """training/model.Model of the run: its head, towers and batch (n_batch, xla: changes)."""
+    from finetune_lm.training.model import Model
     from finetune_lm.training import towers
-    from finetune_lm.training.objectives import FineTuning
     if cpu_devices and cpu_devices > 1 and not _SPLIT_DONE:
         try:
             towers.split_cpu(cpu_devices)
-        except RuntimeError:
+        except (RuntimeError, UserError):
             pass  # already split in this process
         _SPLIT_DONE.append(cpu_devices)
-    tf.config.experimental.enable_op_determinism()
     changes = {}
     if n_batch:
         changes["n_batch"] = n_batch
     if xla is not None:
         changes["xla"] = xla
-    hp = runs.hparams(info, **changes)
-    strategy = towers.make_strategy(hp.n_gpu)
-    objective = FineTuning(hp)
-    state = _State(strategy, hp, objective.param_shapes(), arrays)
-    return towers.mgpu_predict(state, objective), hp
+    return Model(runs.hparams(info, **changes), arrays, info, vocab, info.get("_dir"))
 
 
 def predict_logits(info, arrays, enc, **kwargs):
-    from finetune_lm.training import loop
-    predict, hp = make_predictor(info, arrays, **kwargs)
-    logits, _ = loop.predict_split(predict, enc, hp, desc="predict")
-    return logits
+    """The run's logits of an encoded split (Model.classify)."""
+    return make_model(info, arrays, **kwargs).classify(enc)
 
 
 # -- output -------------------------------------------------------------------------------
@@ -296,11 +278,30 @@ def _num(x):
     return repr(float(x))
 
 
+def column_names(task, info):
+    """One name per logit column: a multiple-choice head's options by their input fields
+    (ROCStories: ending1, ending2, counted from 1 as its files count them; RACE:
+    option0 .. option3), else the label names, else the class index."""
+    if info["head"] == "choice" and len(task.fields) >= info["n_seq"]:
+        return list(task.fields[-info["n_seq"]:])
+    return runs.class_names(task, info)
+
+
+def prediction_names(task, info, logits):
+    """The prediction of each row as written: a multiple-choice head's chosen option by
+    its field name (not the 0-based index of the submission file), else the label or
+    score the task's submission writes."""
+    preds = task.predictions(logits)
+    if info["head"] == "choice" and len(task.fields) >= info["n_seq"]:
+        names = column_names(task, info)
+        return preds, [names[int(p)] for p in preds]
+    return preds, task.prediction_strings(preds)
+
+
 def format_rows(task, info, logits, index, id_name, fmt="tsv", with_logits=False):
     """The output's lines (TSV with its header, or JSON lines)."""
-    names = runs.class_names(task, info)
-    preds = task.predictions(logits)
-    strings = task.prediction_strings(preds)
+    names = column_names(task, info)
+    preds, strings = prediction_names(task, info, logits)
     probs = runs.softmax(logits)
     lines = []
     if fmt == "tsv":
@@ -378,8 +379,9 @@ def run(args, plan):
     if cut:
         print("predict: %d of %d examples were cut to fit (the run's --n_ctx %d, model n_ctx %d)"
               % (cut, len(split), info.get("n_ctx_flag", 512), info["n_ctx"]), file=sys.stderr)
-    logits = predict_logits(info, plan["arrays"], enc, n_batch=args.n_batch, xla=args.xla,
-                            cpu_devices=args.cpu_devices)
+    model = make_model(info, plan["arrays"], n_batch=args.n_batch, xla=args.xla,
+                       cpu_devices=args.cpu_devices)
+    logits = model.classify(enc)
     _write(args.output, format_rows(task, info, logits, split.index, plan["id_name"],
                                     args.format, args.logits))
     result = {"logits": logits, "cut": cut}
@@ -450,7 +452,7 @@ def run_glue(args, plan):
     files = {}
     for job in plan["glue"]:
         task, info = job["task"], job["info"]
-        predictor = None
+        model = None
         for sub in task.submissions:
             split = job["splits"][sub.split]
             enc, cut = encode(task, split, info, *job["vocab"])
@@ -458,19 +460,16 @@ def run_glue(args, plan):
                 print("predict: %s: %d of %d examples were cut to fit" % (sub.filename, cut,
                                                                          len(split)),
                       file=sys.stderr)
-            if predictor is None:
-                predictor = make_predictor(info, job["arrays"], n_batch=args.n_batch,
-                                           xla=args.xla, cpu_devices=args.cpu_devices)
-            from finetune_lm.training import loop
-            logits, _ = loop.predict_split(predictor[0], enc, predictor[1],
-                                           desc="predict %s" % sub.filename)
+            if model is None:
+                model = make_model(info, job["arrays"], n_batch=args.n_batch, xla=args.xla,
+                                   cpu_devices=args.cpu_devices)
+            logits = model.classify(enc, desc="predict %s" % sub.filename)
             strings = task.prediction_strings(task.predictions(logits))
-            files[sub.filename] = "index\tprediction\n" + "".join(
-                "%s\t%s\n" % (i, p) for i, p in zip(split.index, strings))
+            files[sub.filename] = submission_text(split.index, strings)
             print("predict: %s: %d predictions of %s (run %s)"
                   % (sub.filename, len(strings), sub.split, job["run"]), file=sys.stderr)
     majority, count, total, index = plan["wnli"]
-    files["WNLI.tsv"] = "index\tprediction\n" + "".join("%s\t%s\n" % (i, majority) for i in index)
+    files["WNLI.tsv"] = submission_text(index, [majority] * len(index))
     print("predict: WNLI.tsv: the majority class of WNLI's training set (%s, %d of %d "
           "examples in %s) for its %d test pairs; the paper did not report WNLI"
           % (majority, count, total, plan["wnli_dir"], len(index)), file=sys.stderr)

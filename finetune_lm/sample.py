@@ -48,23 +48,52 @@ def build_parser():
 
 
 def check_args(args):
-    if args.length < 1:
-        raise UserError("--length %d: expected at least 1 new token" % args.length)
-    if args.n_samples < 1:
-        raise UserError("--n_samples %d: expected at least 1" % args.n_samples)
-    if not args.temperature > 0:
-        raise UserError("--temperature %s: expected a positive number" % args.temperature)
-    if args.top_k < 0:
-        raise UserError("--top_k %d: expected 0 (off) or a positive number" % args.top_k)
-    if not 0 < args.top_p <= 1:
-        raise UserError("--top_p %s: expected a probability in (0, 1]" % args.top_p)
-    if args.top_k == 0 and args.top_p == 1:
-        raise UserError("--top_k 0 with --top_p 1 turns both filters off; expected --top_k "
-                        "of at least 1 (1: greedy) or --top_p below 1")
+    check_draw(args.length, args.n_samples, args.temperature, args.top_k, args.top_p)
     positions = model_positions(args)
     if positions is not None and args.length > positions:
         raise UserError("--length %d is past the model's %d positions (%s); expected at most %d"
                         % (args.length, positions, args.checkpoint or args.params_dir, positions))
+
+
+def check_draw(length, n_samples, temperature, top_k, top_p):
+    """The drawing flags (the command's and the Python API's generate)."""
+    if length < 1:
+        raise UserError("--length %d: expected at least 1 new token" % length)
+    if n_samples < 1:
+        raise UserError("--n_samples %d: expected at least 1" % n_samples)
+    if not temperature > 0:
+        raise UserError("--temperature %s: expected a positive number" % temperature)
+    if top_k < 0:
+        raise UserError("--top_k %d: expected 0 (off) or a positive number" % top_k)
+    if not 0 < top_p <= 1:
+        raise UserError("--top_p %s: expected a probability in (0, 1]" % top_p)
+    if top_k == 0 and top_p == 1:
+        raise UserError("--top_k 0 with --top_p 1 turns both filters off; expected --top_k "
+                        "of at least 1 (1: greedy) or --top_p below 1")
+
+
+def check_fits(hp, length, top_k):
+    """The drawing flags against the loaded model's sizes."""
+    if top_k > hp.n_vocab:
+        raise UserError("--top_k %d is more than the %d tokens of the vocabulary; expected at "
+                        "most %d (1: greedy)" % (top_k, hp.n_vocab, hp.n_vocab))
+    if length > hp.n_ctx:
+        raise UserError("--length %d is past the model's %d positions; expected at most %d"
+                        % (length, hp.n_ctx, hp.n_ctx))
+
+
+def generate(model, encoder, prompt, length, n_samples=1, temperature=1.0, top_k=40,
+             top_p=1.0, seed=0, warn=None):
+    """(tokens [n_samples, length], texts) continuing the prompt's text: the command's
+    and the Python API's generation."""
+    from finetune_lm.lm.sampler import decode, fit_prompt  # TensorFlow: only when run
+    check_fits(model.hp, length, top_k)
+    ids = encoder.encode([prompt])[0]
+    if not ids:
+        raise UserError("--prompt %r encodes to no token; expected some text" % prompt)
+    ids = fit_prompt(ids, length, model.hp.n_ctx, warn)
+    tokens = model.generate(ids, length, n_samples, temperature, top_k, top_p, seed)
+    return tokens, [decode(row, encoder.decoder) for row in tokens]
 
 
 def model_positions(args):
@@ -77,25 +106,14 @@ def model_positions(args):
 
 
 def run(args, out=None):
-    from finetune_lm.lm.sampler import Sampler, decode, fit_prompt  # TensorFlow: only when run
     out = out or sys.stdout
     check_args(args)
-    encoder, params, hp = flags.load_model(args)
-    if args.top_k > hp.n_vocab:
-        raise UserError("--top_k %d is more than the %d tokens of the vocabulary; expected at "
-                        "most %d (1: greedy)" % (args.top_k, hp.n_vocab, hp.n_vocab))
-    if args.length > hp.n_ctx:
-        raise UserError("--length %d is past the model's %d positions; expected at most %d"
-                        % (args.length, hp.n_ctx, hp.n_ctx))
-    ids = encoder.encode([args.prompt])[0]
-    if not ids:
-        raise UserError("--prompt %r encodes to no token; expected some text" % args.prompt)
-    ids = fit_prompt(ids, args.length, hp.n_ctx, lambda m: print(m, file=sys.stderr))
-    sampler = Sampler(params, hp, args.n_samples, len(ids), args.length, args.temperature,
-                      args.top_k, args.top_p, xla=hp.xla)
-    tokens = sampler(ids, args.seed)
-    for i, row in enumerate(tokens):
-        out.write("=== sample %d ===\n%s\n" % (i + 1, decode(row, encoder.decoder)))
+    encoder, model = flags.load_model(args)
+    tokens, texts = generate(model, encoder, args.prompt, args.length, args.n_samples,
+                             args.temperature, args.top_k, args.top_p, args.seed,
+                             lambda m: print(m, file=sys.stderr))
+    for i, text in enumerate(texts):
+        out.write("=== sample %d ===\n%s\n" % (i + 1, text))
     out.flush()
     return tokens
 

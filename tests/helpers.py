@@ -422,3 +422,38 @@ def mnli_folder(tmp_path, diagnostic="sibling"):
     elif diagnostic == "inside":
         shutil.copy(real, d / "diagnostic.tsv")
     return str(d), train, dev, ragged
+
+
+# -- training/model.py and the Python API (test_api) ----------------------------------------------
+
+def tiny_lm_dir(folder, seed=0, n_ctx=16, n_embd=16, n_head=2, n_layer=1):
+    """A tiny language model with the real vocabulary in the released format (as
+    pretrain writes it); returns (folder, {name: array})."""
+    from finetune_lm.model import release
+    from finetune_lm.lm.folder import write_params_dir
+    from finetune_lm.model.hparams import HParams
+    from finetune_lm.model.variables import param_shapes
+    gpt1 = data_dir("gpt1")
+    hp = HParams(n_vocab=release.N_VOCAB, n_special=0, n_ctx=n_ctx, n_embd=n_embd,
+                 n_head=n_head, n_layer=n_layer)
+    arrays = make_params(param_shapes(hp), seed)
+    return write_params_dir(str(folder), list(arrays.values()), hp,
+                            os.path.join(gpt1, release.ENCODER_FILE),
+                            os.path.join(gpt1, release.BPE_FILE)), arrays
+
+
+def head_lines(src, dst, n):
+    """The header and first n lines of the text file src, written to dst."""
+    with open(src, encoding="utf-8", newline="") as f:
+        lines = f.read().split("\n")
+    with open(dst, "w", encoding="utf-8", newline="") as f:
+        f.write("\n".join(lines[:n + 1]) + "\n")
+
+
+def tiny_rte(folder, n_train=16, n_dev=11, n_test=6):
+    """The first rows of GLUE's RTE files in `folder`."""
+    src = data_dir("glue/RTE")
+    os.makedirs(str(folder), exist_ok=True)
+    for name, n in (("train.tsv", n_train), ("dev.tsv", n_dev), ("test.tsv", n_test)):
+        head_lines(os.path.join(src, name), os.path.join(str(folder), name), n)
+    return str(folder)

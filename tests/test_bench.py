@@ -141,8 +141,9 @@ def _updates(xla, n_gpu, steps=2):
     objective = FineTuning(hp)
     state = towers.TrainState(towers.make_strategy(1), hp, objective.param_shapes())
     train = towers.mgpu_train(state, objective)
-    # (loss, clf_logits, clf_losses, grad_norm, lr): the per-example losses.
-    losses = [train(*synthetic_batch(hp, hp.n_batch_train, seed=s))[2] for s in range(steps)]
+    # StepOutput(loss, (clf_logits, clf_losses), grad_norm, lr): the per-example losses.
+    losses = [train(*synthetic_batch(hp, hp.n_batch_train, seed=s)).outputs[1]
+              for s in range(steps)]
     predict = towers.mgpu_predict(state, objective, 3)
     logits = predict(*synthetic_batch(hp, 7, seed=9))[0]
     return state.get_params(), losses, logits

@@ -257,7 +257,7 @@ def test_mgpu_train_update_matches_reference():
         before = [a.copy() for a in rp]
         want_norm, want_lrt = np_adam(rp, grads, rm, rv, s, hp)
         clipped |= want_norm > hp.max_grad_norm
-        got_loss, got_logits, got_losses, gnorm, lrt = train(X, Mk, Y)
+        got_loss, (got_logits, got_losses), gnorm, lrt = train(X, Mk, Y)
         # The loss the step reports: the mean classification loss (the original's train
         # cost; FineTuning.reported_loss), over the towers as over the whole batch.
         assert float(got_loss) == pytest.approx(float(losses.mean()), rel=1e-5)

@@ -5,6 +5,7 @@ up (random arrays and a model.json), which is all predict reads."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -15,18 +16,11 @@ import pytest
 
 from finetune_lm import predict
 from finetune_lm.training import runs
-from helpers import ROOT, data_dir, fake_run
+from helpers import ROOT, data_dir, fake_run, head_lines, progress_bar
 from finetune_lm.tasks import get_task
 
 TINY = ["--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32", "--n_head", "2",
         "--n_iter", "1", "--n_gpu", "2", "--n_batch", "4", "--no_xla", "--submit"]
-
-
-def head_lines(src, dst, n):
-    with open(src, encoding="utf-8", newline="") as f:
-        lines = f.read().split("\n")
-    with open(dst, "w", encoding="utf-8", newline="") as f:
-        f.write("\n".join(lines[:n + 1]) + "\n")
 
 
 def parse_tsv(text):
@@ -157,7 +151,29 @@ def test_stsb_scores_and_choice_options(tmp_path, capsys):
     assert predict.main(["--run", run, "--input", str(tmp_path / "r.jsonl"), "--format",
                          "jsonl"]) == 0
     (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert row["prediction"] in ("0", "1") and set(row["probabilities"]) == {"0", "1"}
+    # The options by their fields, counted from 1 as the data counts them.
+    assert row["prediction"] in ("ending1", "ending2")
+    assert set(row["probabilities"]) == {"ending1", "ending2"}
+
+
+def test_options_counted_as_the_data_counts_them_and_only_labelled_bars(tmp_path, capsys):
+    """ROCStories' endings are ending1 and ending2 in the output, as in its CSV files (and
+    its --input fields); the only progress bar on stderr is predict's, labelled (no bar
+    of the encoding of a few rows before it)."""
+    run, _, info = fake_run(tmp_path / "roc", "rocstories", n_ctx=40)
+    (tmp_path / "r.tsv").write_text(
+        "story\tending1\tending2\n" + "".join(
+            "Tom was hungry %d.\tHe ate.\tHe flew.\n" % i for i in range(3)))
+    capsys.readouterr()
+    assert predict.main(["--run", run, "--input", str(tmp_path / "r.tsv"), "--logits"]) == 0
+    captured = capsys.readouterr()
+    header, rows = parse_tsv(captured.out)
+    assert header == ["prediction", "p_ending1", "p_ending2", "logit_ending1", "logit_ending2"]
+    for r in rows:
+        first = float(r["logit_ending1"]) >= float(r["logit_ending2"])
+        assert r["prediction"] == ("ending1" if first else "ending2")
+    bars = [b for b in re.split(r"[\r\n]", captured.err) if progress_bar(b)]
+    assert bars and all(b.startswith("predict:") for b in bars), bars
 
 
 ERRORS = r"""

@@ -218,7 +218,7 @@ def test_schedule_and_modified_l2_against_numpy(texts, gpt1_dir):
 
     def grads(p):
         with tf.GradientTape() as tape:
-            h, we = pretrain_transformer(p, X, hp)
+            h, we, _ = pretrain_transformer(p, X, hp)
             loss = 0.0
             for t in range(2):  # the two towers' mean losses, averaged
                 lm = pretrain_lm(h[2 * t:2 * t + 2], we, X[2 * t:2 * t + 2], hp)
@@ -240,7 +240,8 @@ def test_schedule_and_modified_l2_against_numpy(texts, gpt1_dir):
             noise[i][32:64] = True
     for t in range(1, 11):
         g, loss = grads(state.params)
-        got_loss, gnorm, lr = step(X)
+        got_loss, outputs, gnorm, lr = step(X)
+        assert outputs == ()
         assert got_loss == pytest.approx(loss, rel=1e-5)
         norm = math.sqrt(sum(float(np.sum(np.square(a, dtype=np.float64))) for a in g))
         assert gnorm == pytest.approx(norm, rel=1e-4)

@@ -52,12 +52,13 @@ def test_past_of_one_call_equals_two_calls():
     rs = np.random.RandomState(3)
     T = 10
     X = np.stack([rs.randint(0, 100, [2, T]), np.tile(103 + np.arange(T), [2, 1])], 2)
-    h, _ = M_.transformer(P, tf.constant(X, tf.int32), HP)
+    h = M_.transformer(P, tf.constant(X, tf.int32), HP).h
     h1, _, present = M_.transformer(P, tf.constant(X[:, :6], tf.int32), HP, with_present=True)
+    assert M_.transformer(P, tf.constant(X, tf.int32), HP).present is None
     assert present.shape == (2, 2, 2, 4, 6, 8)  # [N, L, 2, H, T, D]
     h2, _, present2 = M_.transformer(P, tf.constant(X[:, 6:], tf.int32), HP, past=present)
     assert present2.shape == (2, 2, 2, 4, 4, 8)
-    h6, _ = M_.transformer(P, tf.constant(X[:, :6], tf.int32), HP)
+    h6 = M_.transformer(P, tf.constant(X[:, :6], tf.int32), HP).h
     np.testing.assert_array_equal(h1.numpy(), h6.numpy())  # the plain path's numbers
     np.testing.assert_allclose(h1.numpy(), h[:, :6].numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(h2.numpy(), h[:, 6:].numpy(), rtol=1e-5, atol=1e-5)

@@ -56,12 +56,13 @@ def _encode_chunk(texts):
     return _WORKER.encode(texts)
 
 
-def encode_texts(texts, encoder_path, bpe_path, workers=None, desc="encoding"):
+def encode_texts(texts, encoder_path, bpe_path, workers=None, desc="encoding", verbose=True):
     """BPE ids of each text, over `workers` processes (default: every core) when there
-    are many; the same ids either way."""
+    are many; the same ids either way. verbose=False: no progress bar for the few
+    texts encoded in this process (predict's rows: no unlabelled bar before its own)."""
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(texts) < PARALLEL_MIN:
-        return TextEncoder(encoder_path, bpe_path).encode(texts, verbose=True) if texts else []
+        return TextEncoder(encoder_path, bpe_path).encode(texts, verbose=verbose) if texts else []
     chunks = [texts[i:i + CHUNK] for i in range(0, len(texts), CHUNK)]
     out = []
     # spawn: the parent may hold TensorFlow's threads, which fork does not carry over.
@@ -111,7 +112,8 @@ def encode_splits(task, splits, encoder_path, bpe_path, cache_dir=None, verbose=
             for text in split.texts[field]:
                 unique.setdefault(text, len(unique))
     texts = list(unique)
-    ids = encode_texts(texts, encoder_path, bpe_path, desc="encoding %s" % task.name)
+    ids = encode_texts(texts, encoder_path, bpe_path, desc="encoding %s" % task.name,
+                       verbose=verbose)
     out = {}
     for name, split in splits.items():
         out[name] = {}
@@ -170,17 +172,23 @@ class Encoded:
 UNCUT = 1 << 30  # a context no input fills: the transformation's output uncut
 
 
-def transform_split(task, fields, split, specials, n_ctx_flag):
+def transform_split(task, fields, split, specials, n_ctx_flag, n_ctx_model=None):
     """Apply the task's transformation to every example of one encoded split. The
     Encoded also counts what the user should know of: `truncated` examples (any of
-    their sequences cut to fit n_ctx_flag), `max_dropped` (the most tokens cut from one
-    sequence) and `empty` examples (a text field that encodes to no token)."""
+    their sequences cut to fit), `max_dropped` (the most tokens cut from one sequence)
+    and `empty` examples (a text field that encodes to no token).
+
+    n_ctx_model: a trained model's context (after training: predict, the Python API).
+    An example whose sequences exceed it at n_ctx_flag is transformed again at
+    n_ctx_model, so that it fits the model's positions."""
     n = len(split)
     sequences = []
     truncated, max_dropped, empty = 0, 0, 0
     for i in range(n):
         ids = {f: fields[f][0][fields[f][1][i]:fields[f][1][i + 1]].tolist() for f in task.fields}
         seqs = task.transform(ids, specials, n_ctx_flag)
+        if n_ctx_model is not None and max(len(q) for q in seqs) > n_ctx_model:
+            seqs = task.transform(ids, specials, n_ctx_model)
         if len(seqs) != task.n_seq:
             raise ValueError("%s's transform gave %d sequences; expected n_seq %d"
                              % (task.name, len(seqs), task.n_seq))
@@ -199,6 +207,16 @@ def transform_split(task, fields, split, specials, n_ctx_flag):
                   split.index, split.groups)
     enc.truncated, enc.max_dropped, enc.empty = truncated, max_dropped, empty
     return enc
+
+
+def encode_for_model(task, split, encoder_path, bpe_path, n_ctx_flag, n_ctx_model):
+    """One split for a trained model (predict, the Python API): encoded as training
+    encodes (encode_splits, no cache, no lines on stdout) and transformed as training
+    transforms at the run's --n_ctx, again at the model's context where it is exceeded
+    (transform_split)."""
+    specials = add_special_tokens(load_encoder(encoder_path))
+    fields = encode_splits(task, {"rows": split}, encoder_path, bpe_path, verbose=False)["rows"]
+    return transform_split(task, fields, split, specials, n_ctx_flag, n_ctx_model)
 
 
 def split_key(task, split):

@@ -89,8 +89,9 @@ class Sampler:
         pos0 = hp.n_vocab + hp.n_special
         X = tf.stack([tf.tile(prompt[None], [B, 1]),
                       tf.tile(pos0 + tf.range(Tc)[None], [B, 1])], axis=2)  # [B, Tc, 2]
-        h, we, present = transformer(self.params, X, hp, with_present=True)
-        logits = self._logits(h, we)
+        out = transformer(self.params, X, hp, with_present=True)
+        present = out.present  # [B, L, 2, H, Tc, D]
+        logits = self._logits(out.h, out.we)
         tok = choose(logits, seed, 0, **self.pick)
         toks = tf.TensorArray(tf.int32, size=L, element_shape=[B]).write(0, tok)
         logs = tf.TensorArray(tf.float32, size=L if self.return_logits else 1,
@@ -102,7 +103,8 @@ class Sampler:
         def body(i, tok, cache, toks, logs):
             pos = Tc + i  # the position of `tok`, the newest token
             x = tf.stack([tok, tf.fill([B], pos0 + pos)], axis=1)[:, None]  # [B, 1, 2]
-            h, we, present = transformer(self.params, x, hp, past=cache, past_len=pos)
+            out = transformer(self.params, x, hp, past=cache, past_len=pos)
+            present = out.present  # [B, L, 2, H, 1, D]
             if self._xla and xla_dynamic_update_slice is not None:
                 # The new position's keys and values written in place: the same values as
                 # the select below, which read and wrote the whole cache every step.
@@ -110,7 +112,7 @@ class Sampler:
             else:
                 slot = tf.reshape(tf.equal(tf.range(n_buf), pos), [1, 1, 1, 1, n_buf, 1])
                 cache = tf.where(slot, present, cache)
-            logits = self._logits(h, we)
+            logits = self._logits(out.h, out.we)
             tok = choose(logits, seed, i + 1, **self.pick)
             if self.return_logits:
                 logs = logs.write(i + 1, logits)
@@ -144,8 +146,8 @@ def sample_without_cache(params, hp, prompt, n_samples, length, seed=0, temperat
     for step in range(length):
         t = seq.shape[1]
         X = np.stack([seq, np.tile(pos0 + np.arange(t, dtype=np.int32), [n_samples, 1])], 2)
-        h, we = transformer(params, tf.constant(X), hp)
-        logits = lm_logits(h[:, -1:], we, hp)[:, 0, :hp.n_vocab]
+        out = transformer(params, tf.constant(X), hp)
+        logits = lm_logits(out.h[:, -1:], out.we, hp)[:, 0, :hp.n_vocab]
         tok = choose(logits, _seed(seed), step, temperature, top_k, top_p).numpy()
         toks.append(tok)
         logs.append(logits.numpy())

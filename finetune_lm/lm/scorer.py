@@ -33,23 +33,26 @@ class Scorer:
             raise ValueError("windows of %d tokens; the model has %d positions"
                              % (self.n_ctx, hp.n_ctx))
         self.n_batch = n_batch
-        self._fn = tf.function(self._losses, autograph=False,
-                               jit_compile=bool(hp.xla if xla is None else xla))
+        self._xla = bool(hp.xla if xla is None else xla)
+        self._fn = tf.function(self._losses, autograph=False, jit_compile=self._xla)
+        self._token_fn = None
+
+    def _window_losses(self, X):
+        """X [N, T, 2] -> the next-token losses [N, T - 1] of every window position."""
+        out = transformer(self.params, X, self.hp)
+        logits = lm_logits(out.h[:, :-1], out.we[:self.hp.n_vocab], self.hp)  # [N, T-1, n_vocab]
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=X[:, 1:, 0])
 
     def _losses(self, X, W):
         """X [N, T, 2], W [N, T - 1] weights of each prediction -> (sum, count)."""
-        h, we = transformer(self.params, X, self.hp)
-        logits = lm_logits(h[:, :-1], we[:self.hp.n_vocab], self.hp)  # [N, T-1, n_vocab]
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits,
-                                                                labels=X[:, 1:, 0])
+        losses = self._window_losses(X)
         return tf.reduce_sum(losses * W), tf.reduce_sum(W)
 
-    def score(self, tokens, stride=None, progress=None):
-        """(count, sum of losses) over one token sequence."""
+    def _batches(self, tokens, stride):
+        """(X, W, the batch's windows) of each batch of windows over `tokens`."""
         hp, T = self.hp, self.n_ctx
         wins = windows(len(tokens), T, stride or T - 1)
         pos = hp.n_vocab + hp.n_special + np.arange(T, dtype=np.int32)
-        total, count = 0.0, 0
         for b in range(0, len(wins), self.n_batch):
             X = np.zeros([self.n_batch, T, 2], np.int32)
             X[:, :, 1] = pos
@@ -57,9 +60,28 @@ class Scorer:
             for r, (start, length, first) in enumerate(wins[b:b + self.n_batch]):
                 X[r, :length, 0] = tokens[start:start + length]
                 W[r, first - 1:length - 1] = 1
+            yield X, W, wins[b:b + self.n_batch]
+
+    def score(self, tokens, stride=None, progress=None):
+        """(count, sum of losses) over one token sequence."""
+        total, count = 0.0, 0
+        for X, W, wins in self._batches(tokens, stride):
             s, c = self._fn(tf.constant(X), tf.constant(W))
             total += float(s)
             count += int(round(float(c)))
             if progress is not None:
-                progress(len(wins[b:b + self.n_batch]))
+                progress(len(wins))
         return count, total
+
+    def token_losses(self, tokens, stride=None):
+        """The loss of each predicted token of one sequence: float32 [len(tokens) - 1],
+        entry j that of token j + 1, from the window `score` counts it in."""
+        if self._token_fn is None:
+            self._token_fn = tf.function(self._window_losses, autograph=False,
+                                         jit_compile=self._xla)
+        out = np.zeros(max(len(tokens) - 1, 0), np.float32)
+        for X, _, wins in self._batches(tokens, stride):
+            losses = self._token_fn(tf.constant(X)).numpy()  # [n_batch, T - 1]
+            for r, (start, length, first) in enumerate(wins):
+                out[start + first - 1:start + length - 1] = losses[r, first - 1:length - 1]
+        return out

@@ -7,11 +7,20 @@ head: its variables are the language model's, exactly.
 variable; functions are named after the scopes they read.
 """
 
+import collections
+
 import tensorflow as tf
 
 from finetune_lm.model.ops import (ACT_FNS, check_shape, conv1d, dropout, matmul, norm,
                                    recompute, shape_list)
 from finetune_lm.model.rng import SiteSeeds
+
+
+# What `transformer` returns, whatever its arguments: h [N, T, C] the last hidden states,
+# we [V, C] the embedding matrix after its dropout (the LM head's), present
+# [N, L, 2, H, T, D] the keys and values of the new positions (None unless a past or
+# with_present was given).
+TransformerOutput = collections.namedtuple("TransformerOutput", ["h", "we", "present"])
 
 
 def dropout_sites(hp):
@@ -72,11 +81,12 @@ def attn(p, scope, x, hp, rng, past=None, past_len=None, with_present=False):
     As gpt-2's src/model.py: `past` [B, 2, H, Tp, D] holds the keys and values of Tp
     earlier positions (attended by every new one; only the first `past_len` with a
     fixed-size cache, see mask_past_attn_weights), and `present` [B, 2, H, T, D] those
-    of the new positions. Returns (a, present) when a past is given or with_present,
-    else a alone, computed exactly as without any cache."""
+    of the new positions. Returns (a, present), present None unless a past is given or
+    with_present; a is computed exactly as without any cache."""
     c = conv1d(p, scope + "/c_attn", x, hp.compute_dtype)  # [B, T, 3C]
     q, k, v = tf.split(c, 3, axis=2)  # 3 x [B, T, C]
     cached = past is not None or with_present
+    present = None
     if past is None:
         a = _attn(split_heads(q, hp.n_head), split_heads(k, hp.n_head, k=True),
                   split_heads(v, hp.n_head), hp, rng, scope)
@@ -91,7 +101,7 @@ def attn(p, scope, x, hp, rng, past=None, past_len=None, with_present=False):
                   scope, mask=lambda w: mask_past_attn_weights(w, n_past, past_len))
     a = conv1d(p, scope + "/c_proj", merge_heads(a), hp.compute_dtype)  # [B, T, C]
     a = dropout(a, hp.resid_pdrop, rng, scope + "/resid_pdrop")
-    return (a, present) if cached else a
+    return a, present
 
 
 def mlp(p, scope, x, hp, rng):
@@ -101,16 +111,13 @@ def mlp(p, scope, x, hp, rng):
 
 
 def block(p, scope, x, hp, rng, past=None, past_len=None, with_present=False):
-    """Post-LN block of the original: LN after each residual sum. With a past (or
-    with_present) returns (h, present), as attn."""
-    cached = past is not None or with_present
-    a = attn(p, scope + "/attn", x, hp, rng, past, past_len, with_present)
-    if cached:
-        a, present = a
+    """Post-LN block of the original: LN after each residual sum. Returns (h, present),
+    present as attn's (None without a past or with_present)."""
+    a, present = attn(p, scope + "/attn", x, hp, rng, past, past_len, with_present)
     n = norm(p, scope + "/ln_1", x + a)
     m = mlp(p, scope + "/mlp", n, hp, rng)
     h = norm(p, scope + "/ln_2", n + m)
-    return (h, present) if cached else h
+    return h, present
 
 
 def embed(X, we):
@@ -124,16 +131,17 @@ def past_shape(hp, batch_size=None, sequence=None):
 
 
 def transformer(p, X, hp, rng=None, past=None, past_len=None, with_present=False):
-    """The pre-trained network: X [N, T, 2] (token ids, position ids) -> (h [N, T, C],
-    we [V, C]). `we` is the embedding matrix after its dropout: the LM head ties to
-    the same dropped matrix (one mask for the gather and the head, as the original).
+    """The pre-trained network: X [N, T, 2] (token ids, position ids) ->
+    TransformerOutput(h [N, T, C], we [V, C], present). `we` is the embedding matrix
+    after its dropout: the LM head ties to the same dropped matrix (one mask for the
+    gather and the head, as the original).
 
     Sampling one position at a time (gpt-2's past): `past` [N, L, 2, H, Tp, D] holds
     every layer's keys and values of Tp earlier positions (X's position ids go on
     after them); `past_len` (a scalar tensor) marks only the first past_len of them
     as filled (a fixed-size cache, for static shapes under XLA). With a past, or
-    with_present, returns (h, we, present), present [N, L, 2, H, T, D] the keys and
-    values of X's positions. Without, the numbers are those of the plain path."""
+    with_present, `present` [N, L, 2, H, T, D] holds the keys and values of X's
+    positions (else None). The hidden states' numbers are those of the plain path."""
     check_shape("X", X, [None, None, 2])
     if past is not None:
         check_shape("past", past, past_shape(hp))
@@ -141,16 +149,14 @@ def transformer(p, X, hp, rng=None, past=None, past_len=None, with_present=False
         rng = SiteSeeds(rng, dropout_sites(hp))  # every site's seed in one pass
     we = dropout(p["model/we"], hp.embd_pdrop, rng, "model/we/embd_pdrop")  # [V, C]
     h = embed(X, we)  # [N, T, C]
-    if past is None and not with_present:
-        for layer in range(hp.n_layer):
-            h = block(p, "model/h%d" % layer, h, hp, rng)
-        return h, we
+    cached = past is not None or with_present
     pasts = tf.unstack(past, axis=1) if past is not None else [None] * hp.n_layer
     presents = []
     for layer, layer_past in enumerate(pasts):
-        h, present = block(p, "model/h%d" % layer, h, hp, rng, layer_past, past_len, True)
+        h, present = block(p, "model/h%d" % layer, h, hp, rng, layer_past, past_len, cached)
         presents.append(present)
-    return h, we, tf.stack(presents, axis=1)  # [N, L, 2, H, T, D]
+    present = tf.stack(presents, axis=1) if cached else None  # [N, L, 2, H, T, D]
+    return TransformerOutput(h, we, present)
 
 
 def lm_logits(h, we, hp):

@@ -16,6 +16,7 @@ import numpy as np
 
 from finetune_lm.training.loop import predict_split, scores
 from finetune_lm.util import records
+from finetune_lm.training.submission import submission_text
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json
 
@@ -43,9 +44,7 @@ def read_submission(path):
 
 def write_submission(path, index, predictions):
     with atomic_open(path, "w", encoding="utf-8", newline="") as f:
-        f.write("index\tprediction\n")
-        for i, p in zip(index, predictions):
-            f.write("%s\t%s\n" % (i, p))
+        f.write(submission_text(index, predictions))
 
 
 def read_log(log_path):

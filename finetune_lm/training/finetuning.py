@@ -101,7 +101,7 @@ class FineTuneJob:
     def after_update(self, n_updates, out):
         self.n_updates = n_updates
         if self.writer is not None:
-            grad_norm, lr = out[-2:]
+            grad_norm, lr = out.grad_norm, out.lr
             with self.writer.as_default(step=n_updates):
                 scalar_summary("learning_rate", float(lr))
                 scalar_summary("grad_norm", float(grad_norm))

@@ -137,8 +137,8 @@ def scalar_summary(tag, value, step=None):
 
 
 class Loop:
-    """The epochs of one run. step: towers.mgpu_train's function, returning (loss, *outputs,
-    grad_norm, lr); job: the run's hooks:
+    """The epochs of one run. step: towers.mgpu_train's function, returning a
+    towers.StepOutput (loss, outputs, grad_norm, lr); job: the run's hooks:
 
     - batches(epoch, first_batch): the epoch's batches (tuples of arrays) from first_batch;
     - after_update(n_updates, out): TensorBoard, running figures;
@@ -173,7 +173,7 @@ class Loop:
                 for batch, inputs in enumerate(bar, start=first_batch + 1):
                     out = self.step(*inputs)
                     self.n_updates += 1
-                    loss, grad_norm = out[0], out[-2]
+                    loss, grad_norm = out.loss, out.grad_norm
                     if t_start is None:  # timed from the second update: the first compiles
                         t_start, n_start = time.time(), self.n_updates
                     elif self.n_updates > n_start:

@@ -62,7 +62,8 @@ class FineTuning:
             rng = SiteSeeds(rng, tfm.dropout_sites(hp) + list(heads.DROPOUT_SITES))
         X = tf.reshape(X, [-1, hp.n_ctx, 2])  # [BK, T, 2]
         M = tf.reshape(M, [-1, hp.n_ctx])  # [BK, T]
-        h, we = tfm.transformer(p, X, hp, rng)  # [BK, T, C], [V, C]
+        out = tfm.transformer(p, X, hp, rng)
+        h, we = out.h, out.we  # [BK, T, C], [V, C]
         lm_losses = tfm.lm_losses(h, we, X, M, hp) if lm else None  # [BK]
         clf_logits = heads.HEADS[hp.head](p, h, X, hp, rng)  # [B, n_out]
         return clf_logits, heads.loss(clf_logits, Y, hp), lm_losses
@@ -109,6 +110,7 @@ class LanguageModeling:
         position rows)."""
         X, = batch
         hp = self.hp
-        h, we = tfm.transformer(p, X, hp, rng)  # [N, T, C], [V, C]
+        out = tfm.transformer(p, X, hp, rng)
+        h, we = out.h, out.we  # [N, T, C], [V, C]
         M = tf.ones(tf.shape(X)[:2], tf.float32)
         return tf.reduce_mean(tfm.lm_losses(h, we[:hp.n_vocab], X, M, hp)), ()

@@ -50,7 +50,7 @@ class PretrainJob:
 
     def after_update(self, n_updates, out):
         self.n_updates = n_updates
-        loss, grad_norm, lr = (float(x) for x in (out[0], out[-2], out[-1]))
+        loss, grad_norm, lr = (float(x) for x in (out.loss, out.grad_norm, out.lr))
         self.losses[0] += loss
         self.losses[1] += 1
         if self.writer is not None:

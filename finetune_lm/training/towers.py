@@ -27,6 +27,15 @@ from finetune_lm.util.errors import UserError
 
 _SEED_SALT = 0x5EED  # keeps dropout seeds apart from other uses of --seed
 
+# What one update (mgpu_train's function) returns: loss, the mean over the towers of
+# what the objective reports; outputs, the objective's per-example outputs of all towers
+# in example order (fine-tuning: (clf_logits, clf_losses); the LM alone: ()); grad_norm,
+# the global norm before clipping; lr, the learning rate of the update.
+StepOutput = collections.namedtuple("StepOutput", ["loss", "outputs", "grad_norm", "lr"])
+
+# What mgpu_predict's function returns: logits [N, n_logits] and losses [N].
+Predictions = collections.namedtuple("Predictions", ["logits", "losses"])
+
 
 def split_cpu(n):
     """Split the CPU into n logical devices (stand-ins for GPUs) before TF runs ops; a
@@ -85,9 +94,11 @@ class TrainState:
     the strategy's scope. Replicas apply identical updates, so only the first
     replica's assignment is kept (ONLY_FIRST_REPLICA) and mirrored to the others."""
 
-    def __init__(self, strategy, hp, shapes, seed_arrays=()):
+    def __init__(self, strategy, hp, shapes, seed_arrays=(), slots=True):
         """shapes: {name: shape} of the variables (an objective's param_shapes());
-        seed_arrays: the first values (transferred weights), the rest initialised."""
+        seed_arrays: the first values (transferred weights), the rest initialised;
+        slots=False: the parameters alone, not trainable (what mgpu_predict reads: a
+        fine-tuned model's predictions, training/model.py)."""
         self.strategy, self.hp = strategy, hp
         shapes = self._shapes = shapes
         agg = tf.VariableAggregation.ONLY_FIRST_REPLICA
@@ -96,7 +107,9 @@ class TrainState:
             for i, (name, shape) in enumerate(shapes.items()):
                 value = seed_arrays[i] if i < len(seed_arrays) else init_value(name, shape, hp.seed)
                 self.params[name] = tf.Variable(np.asarray(value, np.float32).reshape(shape),
-                                                name=name, aggregation=agg)
+                                                name=name, aggregation=agg, trainable=slots)
+            if not slots:
+                return
             zeros = lambda name: tf.Variable(tf.zeros(shapes[name[7:]]), name=name,
                                              trainable=False, aggregation=agg)
             self.m = [zeros("adam/m/" + n) for n in shapes]
@@ -159,8 +172,8 @@ def _local(strategy, value):
 
 
 def mgpu_train(state, objective):
-    """A function (*batch) -> (loss, *outputs, grad_norm, lr) doing one update on a batch
-    of n_gpu * n_batch examples: `objective`'s towers, average_grads, Adam. loss is the
+    """A function (*batch) -> StepOutput(loss, outputs, grad_norm, lr) doing one update on a
+    batch of n_gpu * n_batch examples: `objective`'s towers, average_grads, Adam. loss is the
     mean over the towers of what the objective reports (objective.reported_loss);
     outputs are its per-example outputs of all towers, in example order (fine-tuning:
     clf logits, clf losses; none for the LM).
@@ -239,16 +252,16 @@ def mgpu_train(state, objective):
             raise ValueError("the batch has %d examples; expected n_batch * n_gpu = %d"
                              % (len(batch[0]), hp.n_batch_train))
         if single and hp.xla:
-            out = step(*(tf.convert_to_tensor(a) for a in batch))
-            return tuple(o.numpy() for o in out)
-        out = step(_slices(strategy, batch, k * nb))
-        return tuple(_local(strategy, o).numpy() for o in out)
+            out = [o.numpy() for o in step(*(tf.convert_to_tensor(a) for a in batch))]
+        else:
+            out = [_local(strategy, o).numpy() for o in step(_slices(strategy, batch, k * nb))]
+        return StepOutput(out[0], tuple(out[1:-2]), out[-2], out[-1])
 
     return train
 
 
 def mgpu_predict(state, objective, n_batch_eval=None):
-    """A function (X, M, Y) -> (clf_logits, clf_losses) over any number of examples,
+    """A function (X, M, Y) -> Predictions(logits, losses) over any number of examples,
     in batches of n_batch_eval (default n_gpu * n_batch) split over the replicas.
     The last partial batch is padded with copies of its last example, so the
     function is traced once."""
@@ -292,6 +305,6 @@ def mgpu_predict(state, objective, n_batch_eval=None):
             out = step(_slices(strategy, (pad(X), pad(M), pad(Y)), n_eval // n_rep))
             logits.append(_local(strategy, out[0]).numpy()[:n])
             losses.append(_local(strategy, out[1]).numpy()[:n])
-        return np.concatenate(logits, 0), np.concatenate(losses, 0)
+        return Predictions(np.concatenate(logits, 0), np.concatenate(losses, 0))
 
     return predict
