@@ -107,8 +107,10 @@ class Model:
     @property
     def task(self):
         """The task declaration of a fine-tuned model (None for a language model)."""
-        from finetune_lm.tasks import get_task
-        return get_task(self.info["task"]) if self.info else None
+        # task_for_run, not get_task: a run on the user's own files (--dataset custom,
+        # --task_file) is rebuilt from the spec its model.json records.
+        from finetune_lm.tasks import task_for_run
+        return task_for_run(self.info) if self.info else None
 
     @property
     def encoder(self):
