@@ -31,7 +31,7 @@ ROWS = [{"premise": "A man is playing a guitar.", "hypothesis": "A man plays mus
 def test_classify_equals_the_training_evaluation(tmp_path):
     """Model.classify: the logits of towers.mgpu_predict over a TrainState made as training
     makes it (Adam slots and all), on the same batches."""
-    from finetune_lm.lm import weights
+    from finetune_lm.lm import loader
     from finetune_lm.training import loop, towers
     from finetune_lm.training.objectives import FineTuning
     run, arrays, info = fake_run(tmp_path / "mnli", "mnli", n_ctx=24)
@@ -45,7 +45,7 @@ def test_classify_equals_the_training_evaluation(tmp_path):
     objective = FineTuning(hp)
     shapes = objective.param_shapes()
     state = towers.TrainState(towers.make_strategy(hp.n_gpu), hp, shapes,
-                              weights.load_params(os.path.join(run, "best_params.jl"), shapes))
+                              loader.load_params(os.path.join(run, "best_params.jl"), shapes))
     want, _ = loop.predict_split(towers.mgpu_predict(state, objective), enc, hp)
     assert got.shape == (3, 3) and np.array_equal(got, want)
     np.testing.assert_allclose(model.probabilities(enc).sum(1), 1, rtol=1e-12)

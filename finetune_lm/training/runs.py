@@ -42,18 +42,19 @@ def read_run(run_dir):
 
 
 def config(info):
-    """The run's ModelConfig (model.json version 1 lacks soft_targets: the task's)."""
+    """The run's ModelConfig (model.json version 1 lacks soft_targets: the task's). info:
+    read_run's dict, or model.json's keys alone (checked here then)."""
+    from finetune_lm.model.config import ModelConfig
+    c = info.get("_config") or ModelConfig.from_dict(info, info.get("_path", MODEL_JSON))
     if "soft_targets" in info:
-        return info["_config"]
+        return c
     from finetune_lm.tasks import task_for_run
-    return info["_config"].replace(soft_targets=task_for_run(info).soft_targets)
+    return c.replace(soft_targets=task_for_run(info).soft_targets)
 
 
 def param_shapes(info):
     """[(name, shape)] of best_params.jl's arrays from model.json's sizes."""
-    from finetune_lm.model.config import ModelConfig
-    c = info.get("_config") or ModelConfig.from_dict(info, info.get("_path", MODEL_JSON))
-    return loader.shapes(c)
+    return loader.shapes(config(info))
 
 
 def load_arrays(info, best):
