@@ -26,7 +26,7 @@ import numpy as np
 from finetune_lm import flags
 from finetune_lm.tasks import DEFAULT, get_task
 from finetune_lm.util import malloc
-from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.errors import UserError, command_main
 
 PROG = "python -m finetune_lm.bench"
 
@@ -344,14 +344,7 @@ def check_args(args):
             raise UserError("--matmul_n %d: expected positive matrix sides" % n)
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-
-    def job(args):
-        check_args(args)
-        run(args)
-
-    return run_command(job, args)
+main = command_main(build_parser, run, check=check_args)
 
 
 if __name__ == "__main__":

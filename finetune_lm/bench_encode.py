@@ -21,7 +21,7 @@ import numpy as np
 from finetune_lm import flags
 from finetune_lm.data.text import load_encoder
 from finetune_lm.tasks import CUSTOM, task_for_args
-from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.errors import UserError, command_main
 
 PROG = "python -m finetune_lm.bench_encode"
 
@@ -85,14 +85,7 @@ def check_args(args):
                             % (flag, path))
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-
-    def job(args):
-        check_args(args)
-        run(args)
-
-    return run_command(job, args)
+main = command_main(build_parser, run, check=check_args)
 
 
 if __name__ == "__main__":

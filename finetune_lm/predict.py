@@ -55,6 +55,7 @@ from finetune_lm.training.submission import submission_text
 from finetune_lm.util import memory
 from finetune_lm.util.errors import UserError, check_first, run_command
 from finetune_lm.util.files import read_stdin
+from finetune_lm.util.options import add_options
 
 ID_COLUMNS = ("index", "id", "idx", "pairID", "guid")
 
@@ -64,44 +65,37 @@ PROG = "python -m finetune_lm.predict"
 
 def build_parser():
     p = flags.parser(PROG, flags.summary(__doc__))
-    p.add_argument("--run", type=str, default=None,
-                   help="the run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
-    p.add_argument("--input", type=str, default=None,
-                   help="TSV with a header naming the task's fields, or JSON lines; - for "
-                        "standard input")
-    p.add_argument("--input_format", choices=("auto", "tsv", "jsonl"), default="auto",
-                   help="auto: JSON lines when the input starts with {")
-    p.add_argument("--split", type=str, default=None,
-                   help="a split of the task's own files instead (train, valid, test, "
-                        "valid_mm, test_mm, ax; dev = valid)")
-    p.add_argument("--data_dir", type=str, default=None,
-                   help="the task's files for --split (default: the run's, else "
-                        "datasets/<task folder>)")
-    p.add_argument("--output", type=str, default=None, help="default: standard output")
-    p.add_argument("--format", choices=("tsv", "jsonl"), default="tsv")
-    p.add_argument("--logits", action="store_true", help="also write the logits")
+    add_options(p, (
+        ("--run", "the run's folder, save_dir/<desc>/ (best_params.jl, model.json)"),
+        ("--input", "TSV with a header naming the task's fields, or JSON lines; - for "
+                    "standard input"),
+        ("--input_format", "auto: JSON lines when the input starts with {",
+         {"choices": ("auto", "tsv", "jsonl"), "default": "auto"}),
+        ("--split", "a split of the task's own files instead (train, valid, test, "
+                    "valid_mm, test_mm, ax; dev = valid)"),
+        ("--data_dir", "the task's files for --split (default: the run's, else "
+                       "datasets/<task folder>)"),
+        ("--output", "default: standard output"),
+        ("--format", None, {"choices": ("tsv", "jsonl"), "default": "tsv"}),
+        ("--logits", "also write the logits", {"action": "store_true"})))
     flags.add_vocabulary(p, "where the vocabulary is, when the files the run recorded are "
                             "gone")
-    p.add_argument("--n_batch", type=int, default=None,
-                   help="examples per tower (default: the run's; the run's --n_gpu towers "
-                        "make a batch)")
-    p.add_argument("--cpu_devices", type=int, default=0,
-                   help="split the CPU into N logical devices for the towers")
-    p.add_argument("--xla", dest="xla", action="store_true", default=None,
-                   help="compile with XLA (default: as the run did)")
-    p.add_argument("--no_xla", dest="xla", action="store_false")
-    p.add_argument("--glue_zip", type=str, default=None,
-                   help="write the GLUE server's upload (every task's test predictions) "
-                        "to this zip, from --runs")
-    p.add_argument("--runs", nargs="+", default=None,
-                   help="with --glue_zip: one run folder per GLUE task")
-    p.add_argument("--glue_dir", type=str, default=None,
-                   help="with --glue_zip: GLUE's download (one folder per task); default: "
-                        "each run's own data folder")
-    p.add_argument("--wnli_dir", type=str, default=None,
-                   help="with --glue_zip: GLUE's WNLI folder (train.tsv, test.tsv); WNLI.tsv "
-                        "is its training set's majority class (default: <glue_dir>/WNLI)")
-    return p
+    return add_options(p, (
+        ("--n_batch", "examples per tower (default: the run's; the run's --n_gpu towers "
+                      "make a batch)", {"type": int, "default": None}),
+        ("--cpu_devices", "split the CPU into N logical devices for the towers",
+         {"type": int, "default": 0}),
+        ("--xla", "compile with XLA (default: as the run did)",
+         {"dest": "xla", "action": "store_true", "default": None}),
+        ("--no_xla", None, {"dest": "xla", "action": "store_false"}),
+        ("--glue_zip", "write the GLUE server's upload (every task's test predictions) "
+                       "to this zip, from --runs"),
+        ("--runs", "with --glue_zip: one run folder per GLUE task",
+         {"nargs": "+", "default": None}),
+        ("--glue_dir", "with --glue_zip: GLUE's download (one folder per task); default: "
+                       "each run's own data folder"),
+        ("--wnli_dir", "with --glue_zip: GLUE's WNLI folder (train.tsv, test.tsv); WNLI.tsv "
+                       "is its training set's majority class (default: <glue_dir>/WNLI)")))
 
 
 # -- reading the examples ------------------------------------------------------------------

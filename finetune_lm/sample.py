@@ -25,7 +25,7 @@ import sys
 
 from finetune_lm import flags
 from finetune_lm.lm.loader import config_of
-from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.errors import UserError, command_main
 
 PROG = "python -m finetune_lm.sample"
 
@@ -118,8 +118,7 @@ def run(args, out=None):
     return tokens
 
 
-def main(argv=None):
-    return run_command(run, build_parser().parse_args(argv))
+main = command_main(build_parser, run)
 
 
 if __name__ == "__main__":

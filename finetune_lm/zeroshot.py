@@ -24,7 +24,7 @@ from tqdm import tqdm
 from finetune_lm import flags
 from finetune_lm.flags import add_model_flags, load_model
 from finetune_lm.tasks.zeroshot import BY_NAME, NAMES
-from finetune_lm.util.errors import UserError, run_command
+from finetune_lm.util.errors import UserError, command_main
 from finetune_lm.util.files import atomic_write
 
 PROG = "python -m finetune_lm.zeroshot"
@@ -168,8 +168,7 @@ def run(args, out=None):
     return result
 
 
-def main(argv=None):
-    return run_command(run, build_parser().parse_args(argv))
+main = command_main(build_parser, run)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ removed and the target left as it was; a bug still shows its traceback. Also the
 hour without the released weights: the hints, the help text, the modes of an export,
 the lock, the progress bars of a log written to a file, --submit on a finished run."""
 
+import argparse
 import errno
 import io
 import json
@@ -20,6 +21,7 @@ from finetune_lm.lm import hf
 from finetune_lm.model import release
 from finetune_lm.util import errors, files, memory, progress
 from finetune_lm.util.errors import UserError
+from finetune_lm.util.options import add_options
 from helpers import ROOT, TINY_SIZE, error_line, fake_run, hf_folder, run_train, subprocess_env
 
 ENOSPC = os.strerror(errno.ENOSPC)
@@ -63,6 +65,43 @@ def test_a_bug_keeps_its_traceback_after_one_line(capsys):
     assert capsys.readouterr().err == "error: %s\n" % errors.REPORT
     with pytest.raises(OSError):  # an errno no write meets: a bug too
         errors.guarded(lambda _: (_ for _ in ()).throw(OSError(errno.EBADF, "bad fd")), None)
+
+
+def test_command_main_checks_then_runs_and_a_bad_check_stops_before_the_run(capsys):
+    def build_parser():
+        p = argparse.ArgumentParser(prog="cmd")
+        p.add_argument("--n", type=int, default=1)
+        return p
+
+    calls = []
+
+    def check(args):
+        calls.append(("check", args.n))
+        if args.n < 0:
+            raise UserError("--n %d: expected at least 0" % args.n)
+
+    def run(args):
+        calls.append(("run", args.n))
+
+    main = errors.command_main(build_parser, run, check=check)
+    assert main(["--n", "3"]) == 0 and calls == [("check", 3), ("run", 3)]
+    calls.clear()
+    assert main(["--n", "-1"]) == 2 and calls == [("check", -1)]
+    assert capsys.readouterr().err == "error: --n -1: expected at least 0\n"
+    calls.clear()
+    assert errors.command_main(build_parser, run)([]) == 0 and calls == [("run", 1)]
+
+
+def test_option_rows_declare_what_add_argument_would():
+    rows = (("--path", "a file"), ("--k", "how many", {"type": int, "default": 3}),
+            ("--on", None, {"action": "store_true"}))
+    p = add_options(argparse.ArgumentParser(), rows)
+    assert vars(p.parse_args([])) == {"path": None, "k": 3, "on": False}
+    assert vars(p.parse_args(["--path", "x", "--k", "5", "--on"])) == {
+        "path": "x", "k": 5, "on": True}
+    actions = {a.dest: a for a in p._actions}
+    assert (actions["path"].type, actions["path"].help) == (str, "a file")
+    assert (actions["k"].type, actions["k"].help, actions["on"].help) == (int, "how many", None)
 
 
 def test_a_safetensors_io_error_becomes_the_os_error(tmp_path, monkeypatch):

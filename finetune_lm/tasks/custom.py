@@ -34,6 +34,7 @@ import os
 import numpy as np
 
 from finetune_lm.util.errors import UserError
+from finetune_lm.util.options import add_options
 from . import metrics as M
 from .base import Split, Submission, Task
 from .transforms import classification, entailment, multiple_choice, similarity
@@ -56,43 +57,33 @@ SPEC_VERSION = 1
 def add_flags(p):
     """train.py's group for `--dataset custom` (and `--task_file`)."""
     g = p.add_argument_group("your own data (--dataset %s), or your own task file" % NAME)
-    g.add_argument("--train_file", type=str, default=None,
-                   help="the labelled training file: .csv, .tsv or .jsonl (header names, or "
-                        "JSON keys, are the field names)")
-    g.add_argument("--valid_file", type=str, default=None,
-                   help="the labelled validation file (default: --valid_share of the training "
-                        "file held out)")
-    g.add_argument("--test_file", type=str, default=None,
-                   help="a file to predict with --submit (labels optional: with them, "
-                        "--analysis scores it; an id/index column is written beside)")
-    g.add_argument("--text_fields", type=str, default=None,
-                   help="the text fields, comma-separated (choice: the context, then a question)")
-    g.add_argument("--label_field", type=str, default=None, help="the label field")
-    g.add_argument("--choice_fields", type=str, default=None,
-                   help="the options of a multiple choice, comma-separated (implies --input "
-                        "choice)")
-    g.add_argument("--input", type=str, default=None,
-                   help="the input transformation: %s (default: classification for one text "
-                        "field, entailment for two)" % ", ".join(INPUTS))
-    g.add_argument("--labels", type=str, default="auto",
-                   help="auto (strings, integers: classes; floats: a regression), classes or "
-                        "regression")
-    g.add_argument("--metric", type=str, default=None,
-                   help="the main metric, which picks best_params.jl: %s (default: accuracy, "
-                        "pearson for a regression)" % ", ".join(METRICS))
-    g.add_argument("--format", type=str, default=None,
-                   help="csv, tsv or jsonl (default: from each file's extension)")
-    g.add_argument("--id_field", type=str, default=None,
-                   help="the test file's id column for the submission (default: 'id' or "
-                        "'index' where the file has one)")
-    g.add_argument("--valid_share", type=float, default=VALID_SHARE,
-                   help="without --valid_file: the share of the training file held out")
-    g.add_argument("--split_seed", type=int, default=SPLIT_SEED,
-                   help="without --valid_file: the seed of the held-out draw")
-    g.add_argument("--task_file", type=str, default=None,
-                   help="a Python file outside the package declaring TASKS = [Task(...)] "
-                        "(see docs/custom_data.md); --dataset picks one of them")
-    return g
+    return add_options(g, (
+        ("--train_file", "the labelled training file: .csv, .tsv or .jsonl (header names, or "
+                         "JSON keys, are the field names)"),
+        ("--valid_file", "the labelled validation file (default: --valid_share of the training "
+                         "file held out)"),
+        ("--test_file", "a file to predict with --submit (labels optional: with them, "
+                        "--analysis scores it; an id/index column is written beside)"),
+        ("--text_fields", "the text fields, comma-separated (choice: the context, then a "
+                          "question)"),
+        ("--label_field", "the label field"),
+        ("--choice_fields", "the options of a multiple choice, comma-separated (implies "
+                            "--input choice)"),
+        ("--input", "the input transformation: %s (default: classification for one text "
+                    "field, entailment for two)" % ", ".join(INPUTS)),
+        ("--labels", "auto (strings, integers: classes; floats: a regression), classes or "
+                     "regression", {"type": str, "default": "auto"}),
+        ("--metric", "the main metric, which picks best_params.jl: %s (default: accuracy, "
+                     "pearson for a regression)" % ", ".join(METRICS)),
+        ("--format", "csv, tsv or jsonl (default: from each file's extension)"),
+        ("--id_field", "the test file's id column for the submission (default: 'id' or "
+                       "'index' where the file has one)"),
+        ("--valid_share", "without --valid_file: the share of the training file held out",
+         {"type": float, "default": VALID_SHARE}),
+        ("--split_seed", "without --valid_file: the seed of the held-out draw",
+         {"type": int, "default": SPLIT_SEED}),
+        ("--task_file", "a Python file outside the package declaring TASKS = [Task(...)] "
+                        "(see docs/custom_data.md); --dataset picks one of them")))
 
 
 FILE_FLAGS = ("train_file", "valid_file", "test_file", "text_fields", "label_field",

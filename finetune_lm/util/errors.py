@@ -101,3 +101,19 @@ def run_command(run, args, interrupted=None, tensorflow=True):
     run(args) through `guarded`. Returns the exit status."""
     quiet(import_tf=tensorflow)  # TensorFlow's start-up logs, unless TF_CPP_MIN_LOG_LEVEL is set
     return guarded(run, args, interrupted)[1]
+
+
+def command_main(build_parser, run, check=None):
+    """A command's `main(argv=None)`: its flags parsed, then check(args) (when given) and
+    run(args) through `run_command`. Returns the exit status."""
+    def main(argv=None):
+        args = build_parser().parse_args(argv)
+
+        def job(args):
+            if check is not None:
+                check(args)
+            return run(args)
+
+        return run_command(job, args)
+
+    return main
