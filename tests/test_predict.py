@@ -156,7 +156,8 @@ def test_stsb_scores_and_choice_options(tmp_path, capsys):
     assert set(row["probabilities"]) == {"ending1", "ending2"}
 
 
-def test_options_counted_as_the_data_counts_them_and_only_labelled_bars(tmp_path, capsys):
+def test_options_counted_as_the_data_counts_them_and_only_labelled_bars(tmp_path, capsys,
+                                                                        monkeypatch):
     """ROCStories' endings are ending1 and ending2 in the output, as in its CSV files (and
     its --input fields); the only progress bar on stderr is predict's, labelled (no bar
     of the encoding of a few rows before it)."""
@@ -165,6 +166,8 @@ def test_options_counted_as_the_data_counts_them_and_only_labelled_bars(tmp_path
         "story\tending1\tending2\n" + "".join(
             "Tom was hungry %d.\tHe ate.\tHe flew.\n" % i for i in range(3)))
     capsys.readouterr()
+    # Bars are drawn only on a terminal: stderr is made to look like one here.
+    monkeypatch.setattr("finetune_lm.util.progress.on_terminal", lambda stream=None: True)
     assert predict.main(["--run", run, "--input", str(tmp_path / "r.tsv"), "--logits"]) == 0
     captured = capsys.readouterr()
     header, rows = parse_tsv(captured.out)

@@ -360,7 +360,7 @@ def test_a_task_planted_under_a_new_name_goes_through_the_generic_path(
     model = FineTuning(hp)
     state = towers.TrainState(towers.make_strategy(hp.n_gpu), hp, model.param_shapes())
     X, M, Y = data["train"].batch(np.arange(4), hp.n_ctx, hp.n_vocab + hp.n_special)
-    loss, logits, losses, grad_norm, lr = towers.mgpu_train(state, model)(X, M, Y)
+    loss, (logits, losses), grad_norm, lr = towers.mgpu_train(state, model)(X, M, Y)
     assert logits.shape == (4, 2) and losses.shape == (4,)
     assert np.isfinite(loss) and grad_norm > 0 and lr == 0  # the warmup starts at 0
 
@@ -505,9 +505,10 @@ def test_loop_evaluations_best_rule_and_train_rows(tmp_path):
     # Valid accuracy per evaluation: 1000, 2000, end of epoch 1, end of epoch 2.
     valid_right = iter([1, 1, 3, 2])
 
-    def train_step(X, M, Y):  # (loss, clf logits, clf losses, grad_norm, lr)
+    def train_step(X, M, Y):  # StepOutput(loss, (clf logits, clf losses), grad_norm, lr)
         calls["steps"] += 1
-        return 0.5, np.zeros((1, 2), np.float32), np.zeros(1, np.float32), 0.5, 1e-4
+        return towers.StepOutput(0.5, (np.zeros((1, 2), np.float32), np.zeros(1, np.float32)),
+                                 0.5, 1e-4)
 
     def predict(X, M, Y):  # evaluation batches of n_batch * n_gpu = 1 example
         row = int(X[0, 0, 1, 0]) - 1

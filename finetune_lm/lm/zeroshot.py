@@ -26,7 +26,8 @@ class LogProbs:
 
     def _logprobs(self, X):
         """X [N, T, 2] -> [N, T - 1] the log-probability of each next token."""
-        h, we = transformer(self.params, X, self.hp)  # [N, T, C]
+        out = transformer(self.params, X, self.hp)
+        h, we = out.h, out.we  # [N, T, C], [V, C]
         logits = lm_logits(h[:, :-1], we[:self.hp.n_vocab], self.hp)  # [N, T-1, V]
         logits = tf.cast(logits, tf.float32)
         return -tf.nn.sparse_softmax_cross_entropy_with_logits(
