@@ -344,7 +344,9 @@ def check_args(args):
             raise UserError("--matmul_n %d: expected positive matrix sides" % n)
 
 
-main = command_main(build_parser, run, check=check_args)
+def main(argv=None):
+    # run and the check looked up at each call, so a test can replace them.
+    return command_main(build_parser, run, check=check_args)(argv)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,9 @@ def check_args(args):
                             % (flag, path))
 
 
-main = command_main(build_parser, run, check=check_args)
+def main(argv=None):
+    # run and the check looked up at each call, so a test can replace them.
+    return command_main(build_parser, run, check=check_args)(argv)
 
 
 if __name__ == "__main__":

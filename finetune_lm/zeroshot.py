@@ -168,7 +168,9 @@ def run(args, out=None):
     return result
 
 
-main = command_main(build_parser, run)
+def main(argv=None):
+    # run and the check looked up at each call, so a test can replace them.
+    return command_main(build_parser, run)(argv)
 
 
 if __name__ == "__main__":
