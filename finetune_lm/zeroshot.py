@@ -22,13 +22,20 @@ import numpy as np
 from tqdm import tqdm
 
 from finetune_lm import flags
-from finetune_lm.flags import add_model_flags, load_model
+from finetune_lm.flags import add_model_flags
 from finetune_lm.tasks.zeroshot import BY_NAME, NAMES
 from finetune_lm.util.errors import UserError, command_main
 from finetune_lm.util.files import atomic_write
 
 PROG = "python -m finetune_lm.zeroshot"
 
+
+
+def load_model(args):
+    """(text encoder, the language model's variables, its HParams) from the model flags,
+    through training/model.Model as sample and perplexity load it."""
+    encoder, model = flags.load_model(args)
+    return encoder, model.lm_params, model.hp
 
 def build_parser():
     p = flags.parser(PROG, "Zero-shot heuristics of the paper's section 5 (Figure 2 right) with "
