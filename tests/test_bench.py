@@ -168,7 +168,10 @@ def test_xla_step_equals_plain_step(n_gpu):
     np.testing.assert_allclose(centred(e_plain), centred(e_xla), rtol=1e-5, atol=1e-5)
     # The updates moved the parameters (the comparison is not of two no-ops).
     start = [init_value(n, s, 42) for n, s in shapes.items()]
-    assert all(np.max(np.abs(a - s)) > 1e-5 for a, s in zip(p_plain, start))
+    # model/clf/b left out: its gradient is 0 up to round-off (above), which may be exactly
+    # 0 after the towers' mean, and then it does not move.
+    assert all(np.max(np.abs(a - s)) > 1e-5 for n, a, s in zip(names, p_plain, start)
+               if n != "model/clf/b")
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
