@@ -19,4 +19,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API))
+    return sorted(("__version__",) + _API)

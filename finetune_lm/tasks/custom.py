@@ -35,9 +35,10 @@ import numpy as np
 
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.options import add_options
-from . import metrics as M
-from .base import Split, Submission, Task
-from .transforms import classification, entailment, multiple_choice, similarity
+# The modules themselves, not the package: finetune_lm/tasks/__init__.py imports this one.
+import finetune_lm.tasks.metrics as M
+from finetune_lm.tasks.base import Split, Submission, Task
+from finetune_lm.tasks.transforms import classification, entailment, multiple_choice, similarity
 
 NAME = "custom"  # the --dataset name of a task built from these flags
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",

@@ -13,7 +13,7 @@ import os
 import sys
 
 from finetune_lm.util.errors import UserError
-from .base import Task
+from finetune_lm.tasks.base import Task
 
 KIND = "task_file"
 
