@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 from finetune_lm import flags
-from finetune_lm.training import ablation, fine_tune
+from finetune_lm.training import ablation, checks, fine_tune
 from finetune_lm.tasks import get_task
 from finetune_lm.training.checkpoint import differing_flags, interrupted_message
 from finetune_lm.util.errors import UserError, run_command
@@ -58,6 +58,10 @@ def build_parser():
                         "0) for these tasks, each a reproduce run, and the table")
     g.add_argument("--sweep", nargs="+", default=None, choices=tuple(ablation.FIGURE2_LEFT),
                    help="Figure 2 left's 14 points of --n_transfer for these tasks")
+    g.add_argument("--sweep_points", type=int, nargs="+", default=None, metavar="K",
+                   help="with --sweep: the points to run, values of --n_transfer among %s "
+                        "(default: all 14); the others stay blank in the table and the plot"
+                        % " ".join(str(k) for k in ablation.SWEEP))
     g.add_argument("--data_root", default=None,
                    help="with --table5/--sweep: the folder holding each task's folder "
                         "(default: datasets)")
@@ -67,7 +71,7 @@ def build_parser():
 def seed_args(base, seed):
     """train.py's arguments for one seed."""
     args = copy.copy(base)
-    for extra in ("runs", "seeds", "results_dir", "table5", "sweep", "data_root"):
+    for extra in ("runs", "seeds", "results_dir") + ablation.FLAGS:
         if hasattr(args, extra):  # (an ablation's variant has dropped its own)
             delattr(args, extra)
     args.seed = seed
@@ -194,15 +198,36 @@ def plot(results, desc, folder, task):
     return path
 
 
-def reproduce(args):
-    """Run (or skip) every seed, then write the table and the plot; returns the results."""
+def seeds_of(args):
     if args.seeds is None:
         if args.runs < 1:
             raise UserError("--runs %d: expected a positive number of runs" % args.runs)
-        seeds = [args.seed + i for i in range(args.runs)]
-    else:
-        seeds = list(dict.fromkeys(args.seeds))
+        return [args.seed + i for i in range(args.runs)]
+    return list(dict.fromkeys(args.seeds))
+
+
+def check(args):
+    """Every check of reproduce(args) that needs no slow work, on a copy of the
+    arguments (theirs are checked again, and recorded, when the run starts): the flags
+    and files (fine_tune.check_args), each seed, and each finished seed's result.json
+    against these arguments. Returns the seeds."""
+    seeds = seeds_of(args)
+    args = fine_tune.check_args(copy.copy(args))
+    for seed in seeds:
+        a = seed_args(args, seed)
+        checks.check(a)
+        finished_result(a)
+    return seeds
+
+
+def reproduce(args):
+    """Run (or skip) every seed, then write the table and the plot; returns the results
+    (those of every seed, or fewer on a worker that is not the chief of a multi-worker
+    run)."""
+    seeds = seeds_of(args)
     fine_tune.check_args(args)
+    for seed in seeds:  # a bad seed of --seeds before the first run, not after it
+        checks.check(seed_args(args, seed))
     task = get_task(args.dataset)
     vcol, tcol, tname = columns(task)
     folder = args.results_dir or args.log_dir
@@ -248,7 +273,7 @@ def reproduce(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.table5 or args.sweep:
-        return run_command(lambda a: ablation.run(a, reproduce, PLOT_HINT), args)
+        return run_command(lambda a: ablation.run(a, reproduce, check, PLOT_HINT), args)
 
     def interrupted():
         seeds = (args.seeds if args.seeds is not None

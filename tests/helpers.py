@@ -450,6 +450,20 @@ def head_lines(src, dst, n):
         f.write("\n".join(lines[:n + 1]) + "\n")
 
 
+def file_stamps(root, subs=("log", "save", "submission"), skip=()):
+    """{path: mtime_ns} of every file under root/<sub> (the runs' own outputs), but
+    those whose name starts with one of `skip` (tables rewritten on purpose): equal
+    before and after a command, it wrote nothing there."""
+    out = {}
+    for sub in subs:
+        for folder, _, files in os.walk(os.path.join(str(root), sub)):
+            for name in files:
+                if not name.startswith(tuple(skip)):
+                    path = os.path.join(folder, name)
+                    out[path] = os.stat(path).st_mtime_ns
+    return out
+
+
 def tiny_rte(folder, n_train=16, n_dev=11, n_test=6):
     """The first rows of GLUE's RTE files in `folder`."""
     src = data_dir("glue/RTE")

@@ -2,15 +2,21 @@
 paper's numbers as printed, the average as the paper computes it, MNLI's column, the
 sweep's 14 points; reproduce --table5 without a --desc."""
 
+import contextlib
+import csv
+import io
+import json
+import os
+
 import numpy as np
 import pytest
 
-from helpers import error_line
+from helpers import error_line, file_stamps, mnli_folder, tiny_lm_dir, tiny_rte
 from finetune_lm import reproduce
 from finetune_lm.tasks import all_tasks
 from finetune_lm.tasks.ablation import (FIGURE2_LEFT, SWEEP, TABLE5_COLUMNS, TABLE5_ROWS,
                                         TABLE5_SECOND)
-from finetune_lm.training import ablation
+from finetune_lm.training import ablation, fine_tune
 
 
 def test_paper_rows_average_as_printed_and_columns_are_the_tasks_main_metrics():
@@ -64,3 +70,76 @@ def test_best_train_is_read_at_the_best_dev_evaluation():
 def test_command_needs_a_desc_and_something_to_run(capsys):
     assert "--desc" in error_line(capsys, reproduce.main, ["--table5", "rte"])
     
+
+def test_sweep_train_and_dev_are_the_medians_over_seeds(tmp_path):
+    """Over an even number of seeds the train figure is the median (the mean of the two
+    middle ones), as the dev figure, and both read the task's main metric."""
+    from finetune_lm.tasks import get_task
+    metric = get_task("mnli").main_metric
+    results = []
+    for i, (tr, va) in enumerate(((60.0, 40.0), (70.0, 45.0), (90.0, 50.0), (80.0, 55.0))):
+        desc = "fig_seed%d" % i
+        lines = [{"desc": desc}, {"tr_acc": tr - 5, "va_acc": va - 1}, {"tr_acc": tr, "va_acc": va}]
+        (tmp_path / (desc + ".jsonl")).write_text("".join(json.dumps(l) + "\n" for l in lines))
+        results.append({"desc": desc, "valid_accuracy": va})
+    assert ablation.sweep_figures(results, metric, str(tmp_path)) == (75.0, 47.5)
+
+
+def test_sweep_points_are_checked_and_kept_in_the_figures_order(capsys):
+    args = reproduce.build_parser().parse_args(
+        ["--desc", "d", "--sweep", "race", "mnli", "race", "--sweep_points", "2", "-1", "0", "2"])
+    got = [(v.dataset, v.key, v.flags, v.tag) for v in ablation.variants(args)]
+    assert got == [(d, k, {"n_transfer": k}, "transfer%d" % k)
+                   for d in ("race", "mnli") for k in (-1, 0, 2)]
+    assert len(ablation.variants(reproduce.build_parser().parse_args(
+        ["--desc", "d", "--sweep", "race"]))) == 14
+    allowed = " ".join(str(k) for k in SWEEP)
+    assert error_line(capsys, reproduce.main, ["--desc", "d", "--sweep", "mnli", "--sweep_points",
+                                               "1", "13", "-2"]) == (
+        "error: --sweep_points 13 -2: expected values of --n_transfer among %s (Figure 2 left's "
+        "14 points)" % allowed)
+    assert error_line(capsys, reproduce.main, ["--desc", "d", "--table5", "rte", "--sweep_points",
+                                               "1"]).startswith(
+        "error: --sweep_points 1: expected --sweep TASK... beside it")
+    assert "--sweep_points K [K ...]" in reproduce.build_parser().format_help()
+
+
+@pytest.fixture
+def tiny_setup(tmp_path):
+    """A 2-layer stand-in of the weights and a data root holding RTE and MNLI; the
+    arguments every variant shares."""
+    params, _ = tiny_lm_dir(tmp_path / "params", n_ctx=16, n_embd=8, n_head=2, n_layer=2)
+    mnli_folder(tmp_path, diagnostic=None)
+    tiny_rte(tmp_path / "glue" / "RTE")
+    return ["--params_dir", params, "--data_root", tmp_path / "glue", "--seeds", 0,
+            "--n_batch", 8, "--n_gpu", 1, "--n_iter", 1, "--no_xla", "--cache_dir", "",
+            "--log_dir", tmp_path / "log", "--save_dir", tmp_path / "save",
+            "--submission_dir", tmp_path / "submission", "--results_dir", tmp_path / "results"]
+
+
+def test_every_variant_is_checked_before_any_run(tiny_setup, tmp_path, capsys, monkeypatch):
+    """A fault of the last variant (a missing data folder, a point beyond the weights'
+    layers, a finished seed of other arguments) is refused before the first run, and
+    the error names the variant."""
+    started = []
+    monkeypatch.setattr(fine_tune, "run", lambda args, cache=None: started.append(args.desc))
+    missing = str(tmp_path / "glue" / "MNLI")
+    os.rename(missing, missing + ".away")
+    line = error_line(capsys, reproduce.main, tiny_setup + ["--desc", "abl", "--table5", "rte",
+                                                            "mnli"])
+    assert line.startswith("error: --table5 mnli, row 'Transformer w/ aux LM (full)': ")
+    assert os.path.join(missing) in line
+    os.rename(missing + ".away", missing)
+
+    line = error_line(capsys, reproduce.main, tiny_setup + ["--desc", "fig", "--sweep", "mnli",
+                                                            "--sweep_points", "-1", "0", "3"])
+    assert line == ("error: --sweep mnli, point --n_transfer 3: --n_transfer 3 is more than the "
+                    "2 layers of the weights in %s" % (tmp_path / "params"))
+
+    result = tmp_path / "save" / "abl_rte_lm_coef0.0_seed0" / "result.json"
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"args": {"lr": 1.0}}))
+    line = error_line(capsys, reproduce.main, tiny_setup + ["--desc", "abl", "--table5", "rte"])
+    assert line.startswith("error: --table5 rte, row 'Transformer w/o aux LM' (--lm_coef 0.0): "
+                           "%s was made with other arguments (" % result)
+    assert started == []

@@ -10,23 +10,13 @@ import time
 import numpy as np
 import pytest
 
+from helpers import file_stamps
 from finetune_lm import reproduce
 from finetune_lm.training.analysis import read_submission
 from finetune_lm.tasks.rocstories import ROC_TEST, _rocstories
 
 TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "32",
         "--n_head", "2", "--n_ctx", "24", "--lm_coef", "0", "--n_batch", "16", "--n_iter", "1"]
-
-
-def per_run_files(tmp_path):
-    out = {}
-    for sub in ("log", "save", "submission"):
-        for root, _, files in os.walk(str(tmp_path / sub)):
-            for name in files:
-                path = os.path.join(root, name)
-                if not name.startswith("rocstories_reproduce."):
-                    out[path] = os.stat(path).st_mtime_ns
-    return out
 
 
 @pytest.mark.slow
@@ -89,7 +79,7 @@ def test_reproduce_two_seeds(tmp_path, capsys, monkeypatch, gpt1_dir, rocstories
 
     # Started again, without matplotlib: nothing trained or rewritten, the table again,
     # and how to get the plot.
-    before = per_run_files(tmp_path)
+    before = file_stamps(tmp_path, skip=["rocstories_reproduce."])
     os.remove(str(tmp_path / "log" / "rocstories_reproduce.csv"))
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     start = time.time()
@@ -98,6 +88,6 @@ def test_reproduce_two_seeds(tmp_path, capsys, monkeypatch, gpt1_dir, rocstories
     out = capsys.readouterr().out
     assert out.count("already finished") == 2 and "ROCStories Test Accuracy" not in out
     assert "pip install -e .[plot]" in out
-    assert per_run_files(tmp_path) == before
+    assert file_stamps(tmp_path, skip=["rocstories_reproduce."]) == before
     assert (tmp_path / "log" / "rocstories_reproduce.csv").exists()
     assert elapsed < 30
