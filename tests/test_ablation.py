@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -104,17 +105,25 @@ def test_sweep_points_are_checked_and_kept_in_the_figures_order(capsys):
     assert "--sweep_points K [K ...]" in reproduce.build_parser().format_help()
 
 
+def tiny_inputs(root):
+    """A 2-layer stand-in of the weights (released format, width 8, 16 positions) and a
+    data root holding RTE (16 train rows) and MNLI (49) under `root`; the arguments
+    every variant shares (one seed, two epochs of 1 (RTE) or 3 (MNLI) updates; the
+    encoded inputs cached for the other variants of the task)."""
+    params, _ = tiny_lm_dir(root / "params", n_ctx=16, n_embd=8, n_head=2, n_layer=2)
+    mnli_folder(root, diagnostic=None)
+    tiny_rte(root / "glue" / "RTE")
+    return [str(a) for a in [
+        "--params_dir", params, "--data_root", root / "glue", "--seeds", 0, "--n_batch", 16,
+        "--n_gpu", 1, "--n_iter", 2, "--no_xla", "--cache_dir", root / "cache",
+        "--log_dir", root / "log",
+        "--save_dir", root / "save", "--submission_dir", root / "submission",
+        "--results_dir", root / "results"]]
+
+
 @pytest.fixture
 def tiny_setup(tmp_path):
-    """A 2-layer stand-in of the weights and a data root holding RTE and MNLI; the
-    arguments every variant shares."""
-    params, _ = tiny_lm_dir(tmp_path / "params", n_ctx=16, n_embd=8, n_head=2, n_layer=2)
-    mnli_folder(tmp_path, diagnostic=None)
-    tiny_rte(tmp_path / "glue" / "RTE")
-    return ["--params_dir", params, "--data_root", tmp_path / "glue", "--seeds", 0,
-            "--n_batch", 8, "--n_gpu", 1, "--n_iter", 1, "--no_xla", "--cache_dir", "",
-            "--log_dir", tmp_path / "log", "--save_dir", tmp_path / "save",
-            "--submission_dir", tmp_path / "submission", "--results_dir", tmp_path / "results"]
+    return tiny_inputs(tmp_path)
 
 
 def test_every_variant_is_checked_before_any_run(tiny_setup, tmp_path, capsys, monkeypatch):
@@ -143,3 +152,122 @@ def test_every_variant_is_checked_before_any_run(tiny_setup, tmp_path, capsys, m
     assert line.startswith("error: --table5 rte, row 'Transformer w/o aux LM' (--lm_coef 0.0): "
                            "%s was made with other arguments (" % result)
     assert started == []
+
+
+E2E = ["--desc", "abl", "--table5", "rte", "--sweep", "mnli", "--sweep_points", "1"]
+
+
+def run_main(argv):
+    """reproduce.main(argv) in process: (exit status, stdout)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = reproduce.main(argv)
+    return code, out.getvalue()
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """reproduce --table5 rte --sweep mnli --sweep_points 1 on the tiny model (four
+    runs), then the same command again, without matplotlib; what each left."""
+    root = tmp_path_factory.mktemp("ablation")
+    argv = tiny_inputs(root) + E2E
+    first = run_main(argv)
+    tables = {name: read(root / "results" / name) for name in sorted(os.listdir(
+        str(root / "results"))) if name.startswith(("abl_table5.", "abl_mnli_sweep.")) and not name.endswith(".png")}
+    stamps = file_stamps(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "matplotlib", None)
+        again = run_main(argv)
+    return {"root": root, "first": first, "again": again, "tables": tables, "stamps": stamps}
+
+
+def results_of(root, desc):
+    return json.loads(read(root / "save" / (desc + "_seed0") / "result.json"))
+
+
+def log_of(root, desc):
+    with open(str(root / "log" / (desc + "_seed0.jsonl"))) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.slow
+def test_table5_end_to_end(e2e):
+    """The measured rows are the runs' result.json figures (one seed: its own), beside
+    the paper's rows as printed; no Avg with one task; each variant ran with its flags."""
+    root, (code, out) = e2e["root"], e2e["first"]
+    assert code == 0, out
+    assert "reproduce: 4 variants checked: abl_rte_full, abl_rte_n_transfer-1, " \
+           "abl_rte_lm_coef0.0, abl_mnli_transfer1" in out
+    rows = list(csv.reader(io.StringIO(e2e["tables"]["abl_table5.csv"])))
+    assert rows[0] == ["row", "source", "avg"] + list(ablation.TABLE5_TASKS)
+    md = e2e["tables"]["abl_table5.md"]
+    flags_of = {"full": {}, "n_transfer-1": {"n_transfer": -1}, "lm_coef0.0": {"lm_coef": 0.0}}
+    for i, ((name, flags, avg, paper), tag) in enumerate(zip(TABLE5_ROWS, flags_of)):
+        assert flags == flags_of[tag]
+        assert rows[1 + 2 * i] == [name, "paper", repr(avg)] + [repr(v) for v in paper]
+        assert "| %s | paper (test) | %.1f | %s |" % (name, avg, " | ".join(
+            "%.1f" % v for v in paper)) in md
+        result = results_of(root, "abl_rte_" + tag)
+        measured = rows[2 + 2 * i]
+        assert measured[:3] == [name, "measured", ""]  # Avg: not all 8 tasks
+        assert measured[3:10] == [""] * 7 and float(measured[10]) == result["valid_accuracy"]
+        assert "| %s | this run (dev) |  | %s | %.1f |" % (
+            name, " | ".join([""] * 7), result["valid_accuracy"]) in md
+        args = log_of(root, "abl_rte_" + tag)[0]
+        assert (args["n_transfer"], args["lm_coef"]) == (flags.get("n_transfer", 2),
+                                                         flags.get("lm_coef", 0.5))
+        # The variant without pre-training is the same model: the weights' sizes.
+        assert (args["n_embd"], args["n_head"], args["n_layer"], args["n_ctx"]) == (8, 2, 2, 16)
+        assert args["data_dir"] == str(root / "glue" / "RTE") and args["seed"] == 0
+        assert {k: args[k] for k in result["args"]} == result["args"]  # the same arguments
+    lname, lavg, lpaper, why = ablation.LSTM_ROW
+    assert rows[7] == [lname, "paper", repr(lavg)] + [repr(v) for v in lpaper] and len(rows) == 8
+    assert "%s: %s." % (lname, why) in md
+
+
+@pytest.mark.slow
+def test_sweep_end_to_end(e2e):
+    """The points run are filled in the figure's order, the others blank: dev is the
+    run's best valid accuracy, train the log's tr_acc at the best va_acc."""
+    root = e2e["root"]
+    rows = list(csv.reader(io.StringIO(e2e["tables"]["abl_mnli_sweep.csv"])))
+    assert rows[0] == ["point", "n_transfer", "train", "dev", "paper_dev_read_off_figure"]
+    assert len(rows) == 15
+    for i, (row, k) in enumerate(zip(rows[1:], SWEEP)):
+        assert row[:2] == [str(i), str(k)] and float(row[4]) == FIGURE2_LEFT["mnli"]["valid"][i]
+        if k != 1:
+            assert row[2:4] == ["", ""], row
+            continue
+        log = log_of(root, "abl_mnli_transfer%d" % k)
+        assert log[0]["n_transfer"] == k and log[0]["n_layer"] == 2
+        evals = log[1:]
+        assert len(evals) == 2  # one at each epoch's end
+        best = evals[int(np.argmax([e["va_acc"] for e in evals]))]
+        assert float(row[2]) == best["tr_acc"]
+        assert float(row[3]) == results_of(root, "abl_mnli_transfer%d" % k)["valid_accuracy"]
+        assert float(row[3]) == best["va_acc"]
+    md = e2e["tables"]["abl_mnli_sweep.md"]
+    assert "| 1 | 0 |  |  | 75.2 |" in md
+    assert "| 2 | 1 | %.2f | %.2f | 74.7 |" % (float(rows[3][2]), float(rows[3][3])) in md
+    png = root / "results" / "abl_mnli_sweep.png"
+    try:
+        import matplotlib  # noqa: F401
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    except ImportError:
+        assert reproduce.PLOT_HINT in e2e["first"][1]
+
+
+@pytest.mark.slow
+def test_the_same_command_again_trains_nothing_and_writes_the_same_tables(e2e):
+    code, out = e2e["again"]
+    assert code == 0, out
+    assert out.count("already finished") == 4 and "(1/1) as abl_" not in out
+    assert reproduce.PLOT_HINT in out
+    assert file_stamps(e2e["root"]) == e2e["stamps"]  # no log, checkpoint, submission written
+    for name, text in e2e["tables"].items():
+        assert read(e2e["root"] / "results" / name) == text, name
