@@ -270,10 +270,15 @@ def reproduce(args):
     return results
 
 
+AGAIN = "interrupted; re-run the same command to go on (finished seeds are skipped)"
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.table5 or args.sweep:
-        return run_command(lambda a: ablation.run(a, reproduce, check, PLOT_HINT), args)
+    if any(getattr(args, flag) is not None for flag in ablation.FLAGS):
+        # (--sweep_points or --data_root alone: refused there, not ignored)
+        return run_command(lambda a: ablation.run(a, reproduce, check, PLOT_HINT), args,
+                           lambda: AGAIN)
 
     def interrupted():
         seeds = (args.seeds if args.seeds is not None
@@ -283,7 +288,7 @@ def main(argv=None):
         if todo:  # the seed that was running: the first one without its result
             return "%s; finished seeds are skipped" % interrupted_message(
                 os.path.join(todo[0].save_dir, todo[0].desc, "checkpoint"))
-        return "interrupted; re-run the same command to go on (finished seeds are skipped)"
+        return AGAIN
 
     return run_command(reproduce, args, interrupted)
 

@@ -102,6 +102,12 @@ def test_sweep_points_are_checked_and_kept_in_the_figures_order(capsys):
     assert error_line(capsys, reproduce.main, ["--desc", "d", "--table5", "rte", "--sweep_points",
                                                "1"]).startswith(
         "error: --sweep_points 1: expected --sweep TASK... beside it")
+    assert error_line(capsys, reproduce.main, ["--desc", "d", "--dataset", "rte", "--sweep_points",
+                                               "0"]).startswith(  # not a plain reproduce run
+        "error: --sweep_points 0: expected --sweep TASK... beside it")
+    assert error_line(capsys, reproduce.main, ["--desc", "d", "--dataset", "rte", "--data_root",
+                                               "glue"]) == (
+        "error: nothing to run: expected --table5 TASK... or --sweep TASK...")
     assert "--sweep_points K [K ...]" in reproduce.build_parser().format_help()
 
 

@@ -262,9 +262,9 @@ def run(args, reproduce, check, plot_hint):
     not the chief of a multi-worker run (fewer results than seeds) no table is written."""
     if not args.desc:
         raise UserError("--desc is required: the prefix of every variant's run")
+    sweep_points(args)  # --sweep_points without --sweep, or a value off the figure
     if not args.table5 and not args.sweep:
         raise UserError("nothing to run: expected --table5 TASK... or --sweep TASK...")
-    sweep_points(args)  # --sweep_points without --sweep, or a value off the figure
     folder = args.results_dir or args.log_dir
     todo = checked_variants(args, check)
     print("reproduce: %d variants checked: %s" % (len(todo), ", ".join(a.desc for _, a, _ in todo)))
