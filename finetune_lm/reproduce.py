@@ -33,7 +33,8 @@ from finetune_lm.training import ablation, checks, fine_tune
 from finetune_lm.tasks import get_task
 from finetune_lm.training.checkpoint import differing_flags, interrupted_message
 from finetune_lm.util.errors import UserError, run_command
-from finetune_lm.util.files import atomic_open, atomic_write, atomic_write_json, read_json
+from finetune_lm.util.files import (atomic_open, atomic_write, atomic_write_json,
+                                   check_writable, read_json)
 
 PROG = "python -m finetune_lm.reproduce"
 
@@ -209,10 +210,12 @@ def seeds_of(args):
 def check(args):
     """Every check of reproduce(args) that needs no slow work, on a copy of the
     arguments (theirs are checked again, and recorded, when the run starts): the flags
-    and files (fine_tune.check_args), each seed, and each finished seed's result.json
-    against these arguments. Returns the seeds."""
+    and files (fine_tune.check_args), the folder of the table, each seed, and each
+    finished seed's result.json against these arguments. Returns the seeds."""
     seeds = seeds_of(args)
     args = fine_tune.check_args(copy.copy(args))
+    if args.results_dir:
+        check_writable(args.results_dir, "--results_dir")
     for seed in seeds:
         a = seed_args(args, seed)
         checks.check(a)
@@ -224,10 +227,8 @@ def reproduce(args):
     """Run (or skip) every seed, then write the table and the plot; returns the results
     (those of every seed, or fewer on a worker that is not the chief of a multi-worker
     run)."""
-    seeds = seeds_of(args)
+    seeds = check(args)  # before the first run: not after hours of it
     fine_tune.check_args(args)
-    for seed in seeds:  # a bad seed of --seeds before the first run, not after it
-        checks.check(seed_args(args, seed))
     task = get_task(args.dataset)
     vcol, tcol, tname = columns(task)
     folder = args.results_dir or args.log_dir

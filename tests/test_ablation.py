@@ -157,6 +157,13 @@ def test_every_variant_is_checked_before_any_run(tiny_setup, tmp_path, capsys, m
     line = error_line(capsys, reproduce.main, tiny_setup + ["--desc", "abl", "--table5", "rte"])
     assert line.startswith("error: --table5 rte, row 'Transformer w/o aux LM' (--lm_coef 0.0): "
                            "%s was made with other arguments (" % result)
+    os.remove(str(result))
+    if (tmp_path / "results").is_dir():  # made by the checks above
+        (tmp_path / "results").rmdir()
+    (tmp_path / "results").write_text("")
+    line = error_line(capsys, reproduce.main, tiny_setup + ["--desc", "abl", "--table5", "rte"])
+    assert line == ("error: --table5 rte, row 'Transformer w/ aux LM (full)': --results_dir %s is "
+                    "a file; expected a folder to write into" % (tmp_path / "results"))
     assert started == []
 
 
