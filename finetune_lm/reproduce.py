@@ -58,14 +58,16 @@ def build_parser():
                    help="Table 5's three transformer rows (full, --n_transfer -1, --lm_coef "
                         "0) for these tasks, each a reproduce run, and the table")
     g.add_argument("--sweep", nargs="+", default=None, choices=tuple(ablation.FIGURE2_LEFT),
-                   help="Figure 2 left's 14 points of --n_transfer for these tasks")
+                   help="Figure 2 left's 14 points of --n_transfer (or those of --sweep_points) "
+                        "for these tasks, each a reproduce run, and the table")
     g.add_argument("--sweep_points", type=int, nargs="+", default=None, metavar="K",
                    help="with --sweep: the points to run, values of --n_transfer among %s "
                         "(default: all 14); the others stay blank in the table and the plot"
                         % " ".join(str(k) for k in ablation.SWEEP))
     g.add_argument("--data_root", default=None,
                    help="with --table5/--sweep: the folder holding each task's folder "
-                        "(default: datasets)")
+                        "(default: datasets); every variant is checked before the first "
+                        "run starts")
     return p
 
 
