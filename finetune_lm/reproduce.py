@@ -202,6 +202,7 @@ def plot(results, desc, folder, task):
 
 
 def seeds_of(args):
+    """The seeds of --runs or --seeds, in order, each once."""
     if args.seeds is None:
         if args.runs < 1:
             raise UserError("--runs %d: expected a positive number of runs" % args.runs)
@@ -209,19 +210,23 @@ def seeds_of(args):
     return list(dict.fromkeys(args.seeds))
 
 
-def check(args):
-    """Every check of reproduce(args) that needs no slow work, on a copy of the
-    arguments (theirs are checked again, and recorded, when the run starts): the flags
-    and files (fine_tune.check_args), the folder of the table, each seed, and each
-    finished seed's result.json against these arguments. Returns the seeds."""
-    seeds = seeds_of(args)
-    args = fine_tune.check_args(copy.copy(args))
+def check_seeds(args, seeds):
+    """The checks after fine_tune.check_args(args): the folder of the table, each seed,
+    and each finished seed's result.json against these arguments."""
     if args.results_dir:
         check_writable(args.results_dir, "--results_dir")
     for seed in seeds:
         a = seed_args(args, seed)
         checks.check(a)
         finished_result(a)
+
+
+def check(args):
+    """Every check of reproduce(args) that needs no slow work, on a copy of the
+    arguments (theirs are checked again, and recorded, when the run starts); returns
+    the seeds. The ablations check each variant with it before the first run."""
+    seeds = seeds_of(args)
+    check_seeds(fine_tune.check_args(copy.copy(args)), seeds)
     return seeds
 
 
@@ -229,8 +234,9 @@ def reproduce(args):
     """Run (or skip) every seed, then write the table and the plot; returns the results
     (those of every seed, or fewer on a worker that is not the chief of a multi-worker
     run)."""
-    seeds = check(args)  # before the first run: not after hours of it
+    seeds = seeds_of(args)
     fine_tune.check_args(args)
+    check_seeds(args, seeds)  # before the first run: not after hours of it
     task = get_task(args.dataset)
     vcol, tcol, tname = columns(task)
     folder = args.results_dir or args.log_dir

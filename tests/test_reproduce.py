@@ -1,5 +1,5 @@
 """python -m finetune_lm.reproduce: one run per seed, the table with its statistics and
-the plot; started again it trains nothing. Tiny model on the real ROCStories files."""
+the plot; started again it trains nothing; every seed checked before the first trains. Tiny model on the real ROCStories files."""
 
 import csv
 import json
@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from helpers import file_stamps
+from helpers import error_line, file_stamps
 from finetune_lm import reproduce
+from finetune_lm.training import fine_tune
 from finetune_lm.training.analysis import read_submission
 from finetune_lm.tasks.rocstories import ROC_TEST, _rocstories
 
@@ -91,3 +92,22 @@ def test_reproduce_two_seeds(tmp_path, capsys, monkeypatch, gpt1_dir, rocstories
     assert file_stamps(tmp_path, skip=["rocstories_reproduce."]) == before
     assert (tmp_path / "log" / "rocstories_reproduce.csv").exists()
     assert elapsed < 30
+
+
+def test_every_seed_is_checked_before_the_first_run(tmp_path, capsys, monkeypatch, gpt1_dir,
+                                                    rocstories_dir):
+    """A bad seed of --seeds, or a finished seed of other arguments, is refused before
+    the first seed trains."""
+    started = []
+    monkeypatch.setattr(fine_tune, "run", lambda args, cache=None: started.append(args.desc))
+    argv = TINY + ["--params_dir", gpt1_dir, "--data_dir", rocstories_dir,
+                   "--log_dir", str(tmp_path / "log"), "--save_dir", str(tmp_path / "save")]
+    assert error_line(capsys, reproduce.main, argv + ["--seeds", "42", "-1"]) == (
+        "error: --seed -1: expected 0 .. 2**32 - 1 (4294967295), the seeds numpy's generator "
+        "takes")
+    result = tmp_path / "save" / "rocstories_seed43" / "result.json"
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"args": {"lr": 1.0}}))
+    assert error_line(capsys, reproduce.main, argv + ["--seeds", "42", "43"]).startswith(
+        "error: %s was made with other arguments (" % result)
+    assert started == []
