@@ -1,5 +1,6 @@
 """python -m finetune_lm.reproduce: one run per seed, the table with its statistics and
-the plot; started again it trains nothing; every seed checked before the first trains. Tiny model on the real ROCStories files."""
+the plot; started again it trains nothing; every seed checked before the first trains.
+Tiny model on the real ROCStories files."""
 
 import csv
 import json
