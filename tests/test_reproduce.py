@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -84,15 +83,14 @@ def test_reproduce_two_seeds(tmp_path, capsys, monkeypatch, gpt1_dir, rocstories
     before = file_stamps(tmp_path, skip=["rocstories_reproduce."])
     os.remove(str(tmp_path / "log" / "rocstories_reproduce.csv"))
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    start = time.time()
+    # Not trained again: a call of the training would fail the test.
+    monkeypatch.setattr(fine_tune, "run", lambda *a, **k: pytest.fail("a finished seed ran"))
     assert reproduce.main(argv) == 0
-    elapsed = time.time() - start
     out = capsys.readouterr().out
     assert out.count("already finished") == 2 and "ROCStories Test Accuracy" not in out
     assert "pip install -e .[plot]" in out
     assert file_stamps(tmp_path, skip=["rocstories_reproduce."]) == before
     assert (tmp_path / "log" / "rocstories_reproduce.csv").exists()
-    assert elapsed < 30
 
 
 def test_every_seed_is_checked_before_the_first_run(tmp_path, capsys, monkeypatch, gpt1_dir,
