@@ -12,7 +12,9 @@ original's), model.safetensors (metadata {"format": "pt"}, keys with the
 `transformer.` prefix, written with safetensors.numpy), the tokenizer files (the
 release's vocabulary as vocab.json and merges.txt, `_start_`, `_delimiter_`,
 `_classify_` registered as special tokens with the model's ids), README.md, and
-model.json (the ModelConfig, model/config.py, as every export holds it). A
+model.json (as every export holds it: a run's whole record, the vocabulary paths left
+out; for pre-trained weights their ModelConfig, model/config.py). lm/loader.py reads
+an export back (training/model.Model.load: a run's export is the run again). A
 multiple-choice head (ROCStories, RACE) is OpenAIGPTDoubleHeadsModel's
 multiple_choice_head.summary (clf/w transposed, clf/b; summary_type cls_index: pass
 the `_classify_` positions as mc_token_ids). The one-sequence head (classification,
@@ -28,7 +30,11 @@ are built inside; tokens where the mask is 0 are padding) and returns `logits` a
 `probabilities` [B, n_logits]; pre-trained weights take `tokens` int32 [B, T] and
 return the next-token `logits` and `probabilities` [B, T, vocabulary]. The vocabulary
 files and labels.json (task, label names, special token ids) are assets. It loads
-with tf.saved_model.load (or TF Serving) without this package.
+with tf.saved_model.load (or TF Serving) without this package; its serving function
+is the Model's forward pass (objectives.FineTuning.logits, transformer.next_token_logits).
+
+What is exported is a training/model.Model (Model.load_run, Model.load_lm): its hp,
+arrays, record and vocabulary.
 """
 
 import json
@@ -41,7 +47,6 @@ import numpy as np
 
 from finetune_lm import flags
 from finetune_lm.lm import hf
-from finetune_lm.model import release
 from finetune_lm.model.variables import n_transformer
 from finetune_lm.training import runs
 from finetune_lm.training.runs import MODEL_JSON
@@ -90,30 +95,27 @@ def build_parser():
 # -- what is exported ---------------------------------------------------------------------
 
 def load_source(args):
-    """{"kind": "run" | "params", info (model.json, or the config as a dict), config (the
-    ModelConfig), arrays, vocabulary paths, task} through the loader, without TensorFlow."""
+    """The training/model.Model of the run (--run) or the weights (--params_dir),
+    through the loader, without TensorFlow."""
+    from finetune_lm.training.model import Model
     if (args.run is None) == (args.params_dir is None):
         raise UserError("expected one of --run save/<desc> and --params_dir FOLDER")
     if args.run is not None:
-        from finetune_lm.tasks import task_for_run
-        info, best = runs.read_run(args.run)
-        task = task_for_run(info)
-        encoder_path, bpe_path = runs.vocabulary(info, "params/", args.encoder_path,
-                                                 args.bpe_path)
-        return {"kind": "run", "info": info, "config": runs.config(info), "task": task,
-                "arrays": runs.load_arrays(info, best), "vocab": (encoder_path, bpe_path)}
-    from finetune_lm.lm.loader import load
-    config, arrays = load(args.params_dir, unverified=args.unverified_weights)
-    paths = []
-    for flag, given, name in (("--encoder_path", args.encoder_path, release.ENCODER_FILE),
-                              ("--bpe_path", args.bpe_path, release.BPE_FILE)):
-        path = given or hf.vocab_path(args.params_dir, name)
-        if not os.path.isfile(path):
-            raise UserError("the vocabulary file %s is not there: pass %s" % (path, flag))
-        paths.append(path)
-    info = config.to_dict()
-    return {"kind": "params", "info": info, "config": config, "task": None, "arrays": arrays,
-            "vocab": tuple(paths)}
+        return Model.load_run(args.run, "params/", args.encoder_path, args.bpe_path)
+    return Model.load_lm(args.params_dir, args.params_dir, args.encoder_path, args.bpe_path,
+                         unverified=args.unverified_weights)
+
+
+def record(model):
+    """model.json of the export: a run's whole record (Model.load of the export reads
+    the fine-tuned model back), its vocabulary paths left out (the export holds the
+    files); the config alone for language-model weights."""
+    config = model.config.to_dict()
+    if model.info is None:
+        return config
+    out = {k: v for k, v in model.info.items() if not k.startswith("_")}
+    out.update(config, encoder_path=None, bpe_path=None)
+    return out
 
 
 EXPORT_MARKS = (hf.CONFIG, "saved_model.pb")  # what a folder an export wrote holds
@@ -133,8 +135,9 @@ def check_out(args):
 
 # -- Hugging Face -------------------------------------------------------------------------
 
-def export_hf(src, out):
-    info, task, arrays = src["info"], src["task"], src["arrays"]
+def export_hf(model, out):
+    run, task, arrays = model.info is not None, model.task, model.arrays
+    info = model.info or model.config.to_dict()
     n_layer, c = info["n_layer"], info["n_embd"]
     n_rows = info["n_vocab"] + info["n_special"]
     tensors = hf.hf_tensors(arrays[0], arrays[1:n_transformer(n_layer)], n_rows, n_layer)
@@ -143,7 +146,7 @@ def export_hf(src, out):
     num_labels = id2label = None
     architecture = "OpenAIGPTLMHeadModel"
     head_note = ""
-    if src["kind"] == "run":
+    if run:
         from finetune_lm.data.text import SPECIAL_TOKENS
         specials = [(name, info["n_vocab"] + i) for i, name in enumerate(SPECIAL_TOKENS)]
         w, b = arrays[-2], arrays[-1]
@@ -177,7 +180,7 @@ def export_hf(src, out):
                            num_labels, id2label, extra)
     with open(os.path.join(out, hf.CONFIG), "w") as f:
         json.dump(config, f, indent=1)
-    hf.write_tokenizer(out, *src["vocab"], specials=specials)
+    hf.write_tokenizer(out, *model.vocabulary, specials=specials)
     title = ("a GPT-1 fine-tuned on %s by finetune_lm" % task.display if task
              else "GPT-1 weights exported by finetune_lm")
     with open(os.path.join(out, "README.md"), "w") as f:
@@ -237,17 +240,18 @@ with `weight`, `bias` from %(file)s (safetensors), classes %(labels)s.%(soft)s
 
 # -- SavedModel ---------------------------------------------------------------------------
 
-def export_saved_model(src, out):
+def export_saved_model(model, out):
+    """The SavedModel: its serving function is the Model's forward pass (the evaluation's
+    objectives.FineTuning.logits, the scorer's transformer.next_token_logits)."""
     import tensorflow as tf
-    from finetune_lm.model.heads import HEADS
-    from finetune_lm.lm.loader import shapes as loader_shapes
-    from finetune_lm.model.hparams import HParams
-    from finetune_lm.model.transformer import lm_logits, transformer
-    info, task, arrays = src["info"], src["task"], src["arrays"]
-    run = src["kind"] == "run"
-    config = src["config"]
-    hp = HParams.of(config, clf_token=info.get("clf_token"))  # the model alone: no dropout
-    names = [name for name, _ in loader_shapes(config)]
+    from finetune_lm.lm import loader
+    from finetune_lm.model.transformer import next_token_logits
+    from finetune_lm.training.objectives import FineTuning
+    run, task, arrays = model.info is not None, model.task, model.arrays
+    info = model.info or {}
+    # The model's sizes and head, without dropout; float32 whatever the run computed in.
+    hp = model.hp.replace(compute_dtype="float32")
+    names = [name for name, _ in loader.shapes(model.config)]
     labels = {"task": task.name if run else None,
               "head": info.get("head") if run else "lm",
               "labels": runs.class_names(task, info) if run else None,
@@ -266,15 +270,16 @@ def export_saved_model(src, out):
     class Exported(tf.Module):
         def __init__(self):
             super().__init__()
-            self.params = {n.replace("/", "__"): tf.Variable(np.asarray(a, np.float32), name=n,
+            # lm/loader.py reads them back by these names (loader.SAVED_MODEL_KEY)
+            self.params = {loader.saved_name(n): tf.Variable(np.asarray(a, np.float32), name=n,
                                                              trainable=False)
                            for n, a in zip(names, arrays)}
-            self.encoder_file = tf.saved_model.Asset(src["vocab"][0])
-            self.bpe_file = tf.saved_model.Asset(src["vocab"][1])
+            self.encoder_file = tf.saved_model.Asset(model.vocabulary[0])
+            self.bpe_file = tf.saved_model.Asset(model.vocabulary[1])
             self.labels_file = tf.saved_model.Asset(labels_path)
 
         def _p(self):
-            return {n.replace("__", "/"): v for n, v in self.params.items()}
+            return {n: self.params[loader.saved_name(n)] for n in names}
 
         def _check_len(self, t):
             return tf.debugging.assert_less_equal(
@@ -288,13 +293,13 @@ def export_saved_model(src, out):
                 t = tf.shape(tokens)[2]
                 with tf.control_dependencies([self._check_len(t)]):
                     tokens = tokens * tf.cast(mask > 0, tf.int32)
-                tokens = tf.pad(tokens, [[0, 0], [0, 0], [0, hp.n_ctx - t]])
+                pad = [[0, 0], [0, 0], [0, hp.n_ctx - t]]
+                size = [None, hp.n_seq, hp.n_ctx]  # the padded length, known to the graph
+                tokens = tf.ensure_shape(tf.pad(tokens, pad), size)  # [B, K, n_ctx]
+                M = tf.ensure_shape(tf.pad(tf.cast(mask > 0, tf.float32), pad), size)
                 X = tf.stack([tokens, tf.broadcast_to(pos0 + tf.range(hp.n_ctx),
-                                                      tf.shape(tokens))], -1)
-                X = tf.reshape(X, [-1, hp.n_ctx, 2])
-                p = self._p()
-                h = transformer(p, X, hp).h
-                logits = HEADS[hp.head](p, h, X, hp, None)
+                                                      tf.shape(tokens))], -1)  # [B, K, n_ctx, 2]
+                logits = FineTuning(hp).logits(self._p(), X, M)  # [B, n_logits]
                 return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
         else:
             @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="tokens")])
@@ -302,10 +307,8 @@ def export_saved_model(src, out):
                 t = tf.shape(tokens)[1]
                 with tf.control_dependencies([self._check_len(t)]):
                     pos = tf.broadcast_to(pos0 + tf.range(t), tf.shape(tokens))
-                X = tf.stack([tokens, pos], -1)
-                p = self._p()
-                out = transformer(p, X, hp)
-                logits = lm_logits(out.h, out.we[:hp.n_vocab], hp)
+                X = tf.stack([tokens, pos], -1)  # [B, T, 2]
+                logits = next_token_logits(self._p(), X, hp)  # [B, T, n_vocab]
                 return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
     module = Exported()
@@ -314,17 +317,17 @@ def export_saved_model(src, out):
     return labels
 
 
-def run(args, src):
+def run(args, model):
     # Written whole into a temporary folder, then swapped in: a failure (a full disk)
     # removes it and leaves what was at OUT before.
     with atomic_dir(args.out) as tmp:
         if args.to == "hf":
-            export_hf(src, tmp)
+            export_hf(model, tmp)
         else:
-            export_saved_model(src, tmp)
+            export_saved_model(model, tmp)
         with open(os.path.join(tmp, MODEL_JSON), "w") as f:  # the model, described once
-            json.dump(src["config"].to_dict(), f, indent=1, sort_keys=True)
-    what = ("run %s (%s)" % (args.run, src["task"].name) if src["kind"] == "run"
+            json.dump(record(model), f, indent=1, sort_keys=True)
+    what = ("run %s (%s)" % (args.run, model.task.name) if model.info is not None
             else "weights %s" % args.params_dir)
     print("export: %s to %s (%s)" % (what, args.out, "Hugging Face transformers: "
                                      "from_pretrained" if args.to == "hf" else

@@ -122,6 +122,12 @@ def make_params(shapes, seed=0):
     return out
 
 
+def same_arrays(a, b):
+    """Two lists of arrays holding the same values in the same shapes."""
+    assert len(a) == len(b) and all(
+        np.shape(x) == np.shape(y) and np.array_equal(x, y) for x, y in zip(a, b))
+
+
 def np_ln(x, g, b, e=1e-5):
     u = x.mean(-1, keepdims=True)
     var = ((x - u) ** 2).mean(-1, keepdims=True)

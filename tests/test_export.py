@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from finetune_lm import convert, export, predict
-from finetune_lm.lm import weights
+from finetune_lm.lm import loader, weights
 from finetune_lm.training import runs
+from finetune_lm.training.model import Model
+from finetune_lm.util.errors import UserError
 from finetune_lm.tasks import get_task
 from finetune_lm.tasks.base import Split
-from helpers import fake_run, hf_folder
+from helpers import fake_run, hf_folder, same_arrays
 
 EXAMPLES = {
     "rte": {"sentence1": ["A man is playing a guitar on stage.", "The cat sleeps."],
@@ -93,6 +95,67 @@ def test_hf_export_layout_and_round_trip(tmp_path, task_name, capsys):
     for name in ["params_shapes.json"] + ["params_%d.npy" % i for i in range(10)]:
         assert open(os.path.join(params, name), "rb").read() == open(
             os.path.join(params2, name), "rb").read(), name
+
+
+# -- an export read back through the loader and the model object ----------------------------
+
+@pytest.mark.parametrize("task_name", ["rocstories", "rte", "mrpc"])
+def test_a_runs_hf_export_loads_back_as_the_run(tmp_path, task_name):
+    """The three special rows and the head (multiple_choice_head.*, clf_head.safetensors)
+    come back: the arrays of best_params.jl bit for bit, and the same classifier."""
+    run, arrays, info = fake_run(tmp_path / "run", task_name, n_ctx=16, n_embd=8, n_head=2)
+    out = str(tmp_path / "hf")
+    assert export.main(["--run", run, "--to", "hf", out]) == 0
+    record = json.load(open(os.path.join(out, "model.json")))
+    assert record["task"] == task_name and record["head"] == info["head"]
+    assert record["encoder_path"] is None and record["vocab_sha256"] == info["vocab_sha256"]
+    config, got = loader.load(out)
+    assert config == loader.config_of(out) == loader.config_of(run)
+    assert config.n_special == 3 and config.head == info["head"]
+    same_arrays(got, arrays)
+    model = Model.load(out)
+    assert model.info["task"] == task_name and model.hp == Model.load(run).hp
+    assert model.vocabulary == (os.path.join(out, "vocab.json"), os.path.join(out, "merges.txt"))
+    enc, _, want = predicted(run, task_name)
+    assert np.array_equal(model.classify(enc), want)  # the same path: bit for bit
+
+
+def test_a_runs_saved_model_loads_back(tmp_path):
+    run, arrays, info = fake_run(tmp_path / "run", "rte", n_ctx=16, n_embd=8, n_head=2)
+    out = str(tmp_path / "sm")
+    assert export.main(["--run", run, "--to", "saved_model", out]) == 0
+    config, got = loader.load(out)
+    assert config == loader.config_of(run)
+    same_arrays(got, arrays)
+    model = Model.load(out)
+    assert model.info["task"] == "rte" and model.hp == Model.load(run).hp
+    assert model.vocabulary == tuple(os.path.join(out, "assets", n) for n in (
+        "encoder_bpe_40000.json", "vocab_40000.bpe"))
+
+
+def test_language_model_exports_load_back(tmp_path):
+    src, _ = hf_folder(tmp_path / "src")
+    config, arrays = loader.load(src)
+    for to in ("hf", "saved_model"):
+        out = str(tmp_path / to)
+        assert export.main(["--params_dir", src, "--to", to, out]) == 0
+        assert json.load(open(os.path.join(out, "model.json"))) == config.to_dict()
+        got_config, got = loader.load(out)
+        assert got_config == config
+        same_arrays(got, arrays)
+    model = Model.load(str(tmp_path / "hf"))
+    assert model.info is None and model.hp == Model.load(src).hp
+    same_arrays(model.arrays, arrays)
+
+
+def test_a_saved_model_without_model_json_is_named(tmp_path):
+    folder = tmp_path / "other"
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(UserError) as err:
+        loader.load(str(folder))
+    assert str(err.value) == ("%s is a SavedModel without model.json: its sizes are not known "
+                              "here; load it with tf.saved_model.load" % folder)
 
 
 LOAD = r"""

@@ -1,7 +1,8 @@
 """Model folders in the released format (params_shapes.json, params_0..9.npy, the two
 vocabulary files, and for a model not the release its manifest.json), and the
-transformer's arrays read from them or from a train.py best_params.jl, for the
-language-model tools (sample, perplexity, pre-training).
+transformer's variables for the language-model tools (sample, perplexity,
+pre-training); the arrays are read by lm/loader.py (load_params_dir, load_checkpoint,
+named here too).
 """
 
 import json
@@ -11,14 +12,12 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from finetune_lm.lm import hf
 from finetune_lm.model import release
-from finetune_lm.lm.loader import check_init_from, load
+# load_params_dir, load_checkpoint: the loader's (no TensorFlow), named here too
+from finetune_lm.lm.loader import check_init_from, load_checkpoint, load_params_dir  # noqa: F401
 from finetune_lm.lm.weights import MANIFEST
 from finetune_lm.model.config import of as config_of_hp
-from finetune_lm.model.hparams import HParams
 from finetune_lm.model.variables import n_transformer, param_shapes
-from finetune_lm.util.errors import UserError
 from finetune_lm.util.files import sha256_file
 
 
@@ -82,54 +81,6 @@ def write_params_dir(out, arrays, hp, encoder_path, bpe_path, info=None):
     else:
         os.rename(tmp, out)
     return out
-
-
-def _flag_check(flag, given, found, where):
-    if given is not None and given != found:
-        raise UserError("%s %d does not fit %s, which has %d" % (flag, given, where, found))
-    return found
-
-
-def _lm_hparams(config, where, n_layer=None, n_embd=None, n_head=None, afn=None):
-    """HParams of the language model alone: the config, the flags that may only agree
-    with it (n_layer, n_embd) or replace what it recorded (n_head, afn)."""
-    _flag_check("--n_layer", n_layer, config.n_layer, where + " (layers)")
-    _flag_check("--n_embd", n_embd, config.n_embd, where + " (width)")
-    config = config.replace(n_head=n_head or config.n_head, afn=afn or config.afn,
-                            head=None)
-    if config.n_embd % config.n_head:
-        raise UserError("--n_head %d does not divide the width %d of %s; pass --n_head"
-                        % (config.n_head, config.n_embd, where))
-    return HParams.of(config)
-
-
-def load_params_dir(params_dir, n_vocab, n_layer=None, n_embd=None, n_head=None, afn=None):
-    """(arrays, hp) of a folder in the released format (or a Hugging Face folder), through
-    the loader: the release (checked against the upstream blob ids) or a model
-    pre-trained here (checked against its manifest). arrays: [we, the blocks] with we =
-    tokens then positions (no special rows: hp.n_special 0)."""
-    config, arrays = load(params_dir, n_vocab=n_vocab)
-    where = os.path.join(params_dir, hf.SAFETENSORS if hf.is_hf_dir(params_dir)
-                         else release.SHAPES_FILE)
-    return arrays, _lm_hparams(config, where, n_layer, n_embd, n_head, afn)
-
-
-def load_checkpoint(path, n_vocab, n_layer=None, n_embd=None, n_head=None, afn=None):
-    """(arrays, hp) of a train.py best_params.jl, through the loader: we (tokens, 3
-    special rows, the fine-tuning context's positions) and the layers; the task head is
-    not read."""
-    if not os.path.isfile(path):
-        raise UserError("--checkpoint %s: no such file" % path)
-    config, arrays = load(path, n_vocab=n_vocab)
-    if config.n_vocab != n_vocab:
-        raise UserError("--checkpoint %s: its model has %d tokens; the vocabulary has %d "
-                        "entries: expected the same" % (path, config.n_vocab, n_vocab))
-    if n_embd is not None and n_embd != config.n_embd:
-        rows = config.n_we
-        raise UserError("--checkpoint %s: array 0 (model/we) has shape %s; --n_embd %d expects "
-                        "[%d, %d]" % (path, [rows, config.n_embd], n_embd, rows, n_embd))
-    hp = _lm_hparams(config, "--checkpoint " + path, n_layer, n_embd, n_head, afn)
-    return arrays[:n_transformer(config.n_layer)], hp
 
 
 def as_variables(arrays, hp):

@@ -5,7 +5,7 @@ perplexity)."""
 import numpy as np
 import tensorflow as tf
 
-from finetune_lm.model.transformer import lm_logits, transformer
+from finetune_lm.model.transformer import next_token_logits
 
 
 def windows(n_tokens, n_ctx, stride):
@@ -39,8 +39,7 @@ class Scorer:
 
     def _window_losses(self, X):
         """X [N, T, 2] -> the next-token losses [N, T - 1] of every window position."""
-        out = transformer(self.params, X, self.hp)
-        logits = lm_logits(out.h[:, :-1], out.we[:self.hp.n_vocab], self.hp)  # [N, T-1, n_vocab]
+        logits = next_token_logits(self.params, X, self.hp, last=False)  # [N, T-1, n_vocab]
         return tf.nn.sparse_softmax_cross_entropy_with_logits(logits=logits, labels=X[:, 1:, 0])
 
     def _losses(self, X, W):

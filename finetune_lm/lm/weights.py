@@ -47,6 +47,14 @@ def _read_hf(params_dir):
     return _HF[key]
 
 
+def read_hf(params_dir):
+    """hf.read_hf's dict of a Hugging Face folder (read once with read_shapes), then
+    forgotten."""
+    read = _read_hf(params_dir)
+    _HF.clear()
+    return read
+
+
 def read_shapes(params_dir):
     if hf.is_hf_dir(params_dir):  # a Hugging Face folder: its arrays in the released order
         return [list(a.shape) for a in _read_hf(params_dir)["arrays"]]
@@ -225,8 +233,7 @@ def load_shards(params_dir, shapes, blob_ids=release.BLOB_IDS):
     unchanged since is not hashed again. blob_ids None skips the checks (stand-ins).
     """
     if hf.is_hf_dir(params_dir):
-        arrays = _read_hf(params_dir)["arrays"]
-        _HF.clear()
+        arrays = read_hf(params_dir)["arrays"]
         if [list(a.shape) for a in arrays] != [list(s) for s in shapes]:
             raise UserError("%s: the arrays' shapes are not %s" % (params_dir, shapes))
         return arrays

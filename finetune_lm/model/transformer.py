@@ -166,6 +166,16 @@ def lm_logits(h, we, hp):
     return tf.reshape(logits, [n, t, -1])
 
 
+def next_token_logits(params, X, hp, last=True):
+    """The language model's next-token logits over the vocabulary's rows of we (not the
+    special or position rows): X [N, T, 2] -> [N, T, n_vocab], or with last=False
+    [N, T - 1, n_vocab] (the last position's prediction, which scores no token, not
+    computed)."""
+    out = transformer(params, X, hp)
+    h = out.h if last else out.h[:, :-1]  # [N, T or T-1, C]
+    return lm_logits(h, out.we[:hp.n_vocab], hp)
+
+
 def lm_losses(h, we, X, M, hp):
     """Per-sequence masked mean of the next-token losses: h [N, T, C], X [N, T, 2],
     M [N, T] -> [N]."""

@@ -4,9 +4,10 @@ perplexity, export) and the Python API (finetune_lm/api.py) ask of it.
 `Model(hp, arrays)` holds the sizes (an HParams: n_vocab, n_special, n_ctx, n_embd,
 n_head, n_layer, afn, and for a fine-tuned model its head: head, n_seq, n_out,
 soft_targets) and the arrays in checkpoint order (the transformer's, then the task
-head's, if any). `Model.load(path)` reads a run's folder (model.json and
-best_params.jl), a train.py best_params.jl, a folder in the released format or a
-Hugging Face GPT-1 folder.
+head's, if any). `Model.load(path)` reads, through lm/loader.py, a run's folder
+(model.json and best_params.jl), a train.py best_params.jl, a folder in the released
+format, a Hugging Face GPT-1 folder, or an export (finetune_lm/export.py: a run's
+export is the fine-tuned model again, its vocabulary the export's).
 
 - `classify(encoded)`: the classifier's logits of a task's encoded split
   (data/inputs.Encoded), through the training layer's evaluation step
@@ -55,7 +56,10 @@ class Model:
         the run's). The sizes of language-model weights come from the files (the
         optional n_layer ... afn must agree with them)."""
         from finetune_lm.training import runs
-        if os.path.isdir(path) and os.path.isfile(os.path.join(path, runs.MODEL_JSON)):
+        if runs.is_export_of_run(path):
+            return cls.load_run(path, params_dir, encoder_path, bpe_path, n_batch, xla)
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, runs.MODEL_JSON)) \
+                and os.path.isfile(os.path.join(path, runs.BEST)):
             return cls.load_run(path, params_dir, encoder_path, bpe_path, n_batch, xla)
         if os.path.isfile(path) and os.path.isfile(
                 os.path.join(os.path.dirname(path) or ".", runs.MODEL_JSON)) \
@@ -68,11 +72,16 @@ class Model:
     @classmethod
     def load_run(cls, run_dir, params_dir="params/", encoder_path=None, bpe_path=None,
                  n_batch=None, xla=None):
-        """A fine-tuning run's folder: its task head, towers and batch as it evaluated."""
+        """A fine-tuning run's folder, or its export: its task head, towers and batch as
+        it evaluated."""
         from finetune_lm.training import runs
-        info, best = runs.read_run(run_dir)
+        if runs.is_export_of_run(run_dir):  # its own vocabulary files, its arrays
+            info, arrays = runs.read_export(run_dir)
+            params_dir = runs.export_vocab_dir(run_dir)
+        else:
+            info, best = runs.read_run(run_dir)
+            arrays = runs.load_arrays(info, best)
         vocab = runs.vocabulary(info, params_dir, encoder_path, bpe_path)
-        arrays = runs.load_arrays(info, best)
         changes = {}
         if n_batch:
             changes["n_batch"] = n_batch
@@ -82,9 +91,12 @@ class Model:
 
     @classmethod
     def load_lm(cls, path, params_dir="params/", encoder_path=None, bpe_path=None, xla=None,
-                **sizes):
-        """Language-model weights: a best_params.jl (its head not read) or a folder."""
-        from finetune_lm.lm.folder import load_checkpoint, load_params_dir
+                unverified=False, **sizes):
+        """Language-model weights: a best_params.jl (its head not read) or a folder (a
+        folder not the release and without a manifest: refused, or with unverified a
+        warning line on stderr)."""
+        import sys
+        from finetune_lm.lm.loader import load_checkpoint, load_params_dir
         from finetune_lm.lm.hf import vocab_path
         from finetune_lm.data.text import load_encoder
         folder = path if os.path.isdir(path) else params_dir
@@ -96,13 +108,20 @@ class Model:
                                 "pass its path)" % (p, folder))
         n_vocab = len(load_encoder(vocab[0]))
         if os.path.isdir(path):
-            arrays, hp = load_params_dir(path, n_vocab, **sizes)
+            arrays, hp = load_params_dir(path, n_vocab, unverified=unverified,
+                                         out=sys.stderr, **sizes)
         else:
             arrays, hp = load_checkpoint(path, n_vocab, **sizes)
         hp = hp.replace(xla=True if xla is None else bool(xla))
         return cls(hp, arrays, None, vocab, path)
 
     # -- what it holds ----------------------------------------------------------------
+
+    @property
+    def config(self):
+        """The ModelConfig of its sizes and head (model/config.py)."""
+        from finetune_lm.model.config import of
+        return of(self.hp)
 
     @property
     def task(self):

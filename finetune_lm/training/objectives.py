@@ -55,18 +55,30 @@ class FineTuning:
         the classifier).
         """
         hp = self.hp
+        clf_logits, h, we, X, M = self._classifier(p, X, M, rng)
+        check_shape("Y", Y, [None] if not hp.soft_targets else [None, hp.n_out])
+        lm_losses = tfm.lm_losses(h, we, X, M, hp) if lm else None  # [BK]
+        return clf_logits, heads.loss(clf_logits, Y, hp), lm_losses
+
+    def logits(self, p, X, M):
+        """The classifier's logits [B, n_logits] of X [B, K, n_ctx, 2], M [B, K, n_ctx],
+        without dropout: the evaluation's (predict's) forward pass, which the SavedModel
+        export serves."""
+        return self._classifier(p, X, M, None)[0]
+
+    def _classifier(self, p, X, M, rng):
+        """(clf_logits [B, n_out], h [BK, T, C], we [V, C], X [BK, T, 2], M [BK, T])."""
+        hp = self.hp
         check_shape("X", X, [None, hp.n_seq, hp.n_ctx, 2])
         check_shape("M", M, [None, hp.n_seq, hp.n_ctx])
-        check_shape("Y", Y, [None] if not hp.soft_targets else [None, hp.n_out])
         if rng is not None:  # every site's seed in one pass, the head's included
             rng = SiteSeeds(rng, tfm.dropout_sites(hp) + list(heads.DROPOUT_SITES))
         X = tf.reshape(X, [-1, hp.n_ctx, 2])  # [BK, T, 2]
         M = tf.reshape(M, [-1, hp.n_ctx])  # [BK, T]
         out = tfm.transformer(p, X, hp, rng)
         h, we = out.h, out.we  # [BK, T, C], [V, C]
-        lm_losses = tfm.lm_losses(h, we, X, M, hp) if lm else None  # [BK]
         clf_logits = heads.HEADS[hp.head](p, h, X, hp, rng)  # [B, n_out]
-        return clf_logits, heads.loss(clf_logits, Y, hp), lm_losses
+        return clf_logits, h, we, X, M
 
     def tower(self, p, batch, rng):
         """(loss, (clf_logits, clf_losses)) of one tower on batch (X, M, Y)."""

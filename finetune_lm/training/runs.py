@@ -41,6 +41,28 @@ def read_run(run_dir):
     return info, best
 
 
+def is_export_of_run(path):
+    """A folder finetune_lm.export wrote from a run (its model.json the run's record)."""
+    if not os.path.isdir(path) or loader.kind(path) not in ("hf", "saved_model"):
+        return False
+    record = loader.export_record(path)
+    return record is not None and "task" in record[1]
+
+
+def read_export(folder):
+    """(the run's record as read_run's dict, the arrays) of a run's export, through the
+    loader."""
+    config, info = loader.export_record(folder)
+    arrays = loader.load(folder)[1]
+    return dict(info, _config=config, _path=os.path.join(folder, MODEL_JSON), _dir=folder), arrays
+
+
+def export_vocab_dir(folder):
+    """Where an export keeps its vocabulary files: the folder (--to hf: vocab.json,
+    merges.txt) or its assets/ (--to saved_model)."""
+    return os.path.join(folder, "assets") if loader.kind(folder) == "saved_model" else folder
+
+
 def config(info):
     """The run's ModelConfig (model.json version 1 lacks soft_targets: the task's). info:
     read_run's dict, or model.json's keys alone (checked here then)."""
