@@ -11,7 +11,7 @@ vocabulary files when DIR has them), written as the original's files were (see
 finetune_lm/lm/hf.py). When every weight file then has the release's upstream git blob
 id, the folder is the release and is used as such; otherwise it gets its own
 manifest.json, and the weights are not verified against the release: the output says
-which, in one line. Token rows beyond vocab.json's entries (the three special tokens
+which, in one line. The folder is read by the one loader (finetune_lm/lm/loader.py). Token rows beyond vocab.json's entries (the three special tokens
 of a fine-tuned export) are not part of the released format and are left out.
 """
 
@@ -20,8 +20,9 @@ import shutil
 import sys
 
 from finetune_lm import flags
-from finetune_lm.lm import hf
+from finetune_lm.lm import hf, loader
 from finetune_lm.model import release
+from finetune_lm.model.variables import n_transformer
 from finetune_lm.util.errors import UserError, run_command
 from finetune_lm.util.files import check_writable, named_os_error
 
@@ -41,8 +42,20 @@ def build_parser():
     return p
 
 
+def released(folder):
+    """(config, the released format's arrays: positions, tokens, the blocks, and the
+    loader's extras: "rows" and "head", what the folder holds that the format has no
+    place for) of a Hugging Face folder, through lm/loader.py."""
+    extras = {}
+    config, arrays = loader.load(folder, extras=extras)
+    we = arrays[0]  # tokens, any special rows (a run's export), positions
+    layers = arrays[1:n_transformer(config.n_layer)]  # a run's export: its head left out
+    return (config, [we[config.n_vocab + config.n_special:], we[:config.n_vocab]] + layers,
+            extras)
+
+
 def from_hf(folder, out, force=False, log=print):
-    """Convert; returns (is_release, hf.read_hf's dict)."""
+    """Convert; returns (is_release, the loader's config)."""
     if not os.path.isdir(folder):
         raise UserError("%s is not a folder: expected a Hugging Face GPT-1 folder (%s, %s)"
                         % (folder, hf.SAFETENSORS, hf.CONFIG))
@@ -54,12 +67,14 @@ def from_hf(folder, out, force=False, log=print):
             os.path.exists(os.path.join(out, n)) for n in release.FILES)):
         raise UserError("--out %s already holds weights or vocabulary files; pass --force to "
                         "replace them, or another --out" % out)
-    read = hf.read_hf(folder)
-    arrays = read["arrays"]
+    if not os.path.isfile(os.path.join(folder, hf.SAFETENSORS)):
+        raise UserError("%s has no %s: expected a Hugging Face GPT-1 folder (%s, config.json)"
+                        % (folder, hf.SAFETENSORS, hf.SAFETENSORS))
+    config, arrays, extras = released(folder)
     vocab, merges = hf.hf_vocab_texts(folder)
     model = {"n_vocab": int(arrays[1].shape[0]), "n_ctx": int(arrays[0].shape[0]),
-             "n_embd": read["n_embd"], "n_head": read["n_head"], "n_layer": read["n_layer"],
-             "afn": read["afn"]}
+             "n_embd": config.n_embd, "n_head": config.n_head, "n_layer": config.n_layer,
+             "afn": config.afn}
     note = ("converted by `python -m finetune_lm.convert from-hf` from %s; not verified against "
             "the release" % os.path.abspath(os.path.join(folder, hf.SAFETENSORS)))
     parent = os.path.dirname(os.path.normpath(out)) or "."
@@ -78,15 +93,15 @@ def from_hf(folder, out, force=False, log=print):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log("convert: %d arrays (positions %s, tokens %s, %d layers of width %d) from %s to %s"
-        % (len(arrays), list(arrays[0].shape), list(arrays[1].shape), read["n_layer"],
-           read["n_embd"], os.path.join(folder, hf.SAFETENSORS), out))
-    if read["n_added"]:
+        % (len(arrays), list(arrays[0].shape), list(arrays[1].shape), config.n_layer,
+           config.n_embd, os.path.join(folder, hf.SAFETENSORS), out))
+    if extras["rows"]:
         log("convert: the %d token rows after vocab.json's %d entries (added tokens: the "
             "special tokens of a fine-tuned export) are not part of the released format: "
-            "left out" % (read["n_added"], arrays[1].shape[0]))
-    if read["head"]:
+            "left out" % (extras["rows"], arrays[1].shape[0]))
+    if extras["head"]:
         log("convert: the task head (%s) is not part of the released format: left out"
-            % ", ".join(sorted(read["head"])))
+            % ", ".join(extras["head"]))
     vocab_ok = [n for n in (release.ENCODER_FILE, release.BPE_FILE)
                 if n in ids and ids[n] == release.BLOB_IDS[n]]
     if vocab is not None or merges is not None:
@@ -105,7 +120,7 @@ def from_hf(folder, out, force=False, log=print):
             "perplexity load the folder as weights that are not the release"
             % (", ".join(differ[:3]) + (" ..." if len(differ) > 3 else ""),
                "s" if len(differ) == 1 else "", os.path.join(out, "manifest.json")))
-    return is_release, read
+    return is_release, config
 
 
 def run(args):
