@@ -211,7 +211,8 @@ def zeroshot_hook(args, params, hp):
     from finetune_lm.lm import zeroshot as engine
     from finetune_lm.tasks.zeroshot import BY_NAME
     encode = engine.Encoded(TextEncoder(args.encoder_path, args.bpe_path))
-    lp = engine.LogProbs(params, hp, max(1, args.n_batch))
+    from finetune_lm.lm.scorer import Scorer
+    lp = Scorer(params, hp, n_batch=max(1, args.n_batch)).sequence_logprobs
     data = {}
     for name in args.zeroshot:
         zs = BY_NAME[name]

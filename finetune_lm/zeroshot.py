@@ -71,7 +71,8 @@ def heuristic_lines(zs):
 def score(zs, params, hp, encoder, split, fit=None, threshold=None, n_batch=8, bar=True):
     """evaluate() of lm/zeroshot.py with a progress bar."""
     from finetune_lm.lm import zeroshot as engine
-    lp = engine.LogProbs(params, hp, n_batch)
+    from finetune_lm.lm.scorer import Scorer
+    lp = Scorer(params, hp, n_batch=n_batch).sequence_logprobs  # Model.sequence_logprobs' engine
     encode = engine.Encoded(encoder)
     with tqdm(total=engine.n_scored(zs, split, None if threshold is not None else fit),
               desc="zeroshot %s" % zs.name, unit="seq", ncols=80, leave=False,

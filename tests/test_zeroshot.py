@@ -297,3 +297,25 @@ def test_pretraining_logs_the_curve_and_the_command_draws_it(tiny_lm, capsys):
     rows = open(stem + ".csv").read().splitlines()
     assert rows[0] == "updates,task,metric,value,relative" and rows[2].startswith("300,dprd,")
     assert "| 300 | dprd | accuracy |" in open(stem + ".md").read()
+
+
+def test_sequence_logprobs_are_each_sequence_scored_alone():
+    """The batched engine (sequences sorted, padded to BUCKET multiples, n_batch at a
+    time) against each sequence alone in perplexity's window (token_logprobs)."""
+    from helpers import LM_HP, lm_params
+    from finetune_lm.training.model import Model
+    hp = LM_HP.replace(xla=False)
+    arrays = list(lm_params(hp, seed=3, variables=False).values())
+    lm = Model(hp, arrays)
+    rs = np.random.RandomState(0)
+    lengths = [1, 2, 24, 5, 17, 16, 3]
+    seqs = [list(rs.randint(0, hp.n_vocab, n)) for n in lengths]
+    got = lm.sequence_logprobs(seqs, n_batch=3)
+    assert [g.shape for g in got] == [(n - 1,) for n in lengths]
+    assert all(g.dtype == np.float32 for g in got)
+    alone = lm.scorer(n_batch=1)  # one window of n_ctx per sequence: one compiled shape
+    for seq, g in zip(seqs, got):
+        want = -alone.token_losses(np.asarray(seq))
+        assert np.allclose(g, want, rtol=0, atol=1e-5), (len(seq), np.abs(g - want).max())
+    with pytest.raises(ValueError, match="expected 1..24"):
+        lm.sequence_logprobs([[1] * 25])

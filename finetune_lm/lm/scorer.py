@@ -1,11 +1,14 @@
 """The language model's loss over long texts: windows of n_ctx tokens every `stride`
 tokens, each token predicted once (finetune_lm.perplexity, and pre-training's valid
-perplexity)."""
+perplexity); and the log-probabilities of many short token sequences, batched (the
+zero-shot heuristics, lm/zeroshot.py). One forward pass serves both: `_window_losses`."""
 
 import numpy as np
 import tensorflow as tf
 
 from finetune_lm.model.transformer import next_token_logits
+
+BUCKET = 16  # sequence_logprobs pads to a multiple of this: few compiled shapes
 
 
 def windows(n_tokens, n_ctx, stride):
@@ -75,12 +78,43 @@ class Scorer:
     def token_losses(self, tokens, stride=None):
         """The loss of each predicted token of one sequence: float32 [len(tokens) - 1],
         entry j that of token j + 1, from the window `score` counts it in."""
+        out = np.zeros(max(len(tokens) - 1, 0), np.float32)
+        for X, _, wins in self._batches(tokens, stride):
+            losses = self._window_fn()(tf.constant(X)).numpy()  # [n_batch, T - 1]
+            for r, (start, length, first) in enumerate(wins):
+                out[start + first - 1:start + length - 1] = losses[r, first - 1:length - 1]
+        return out
+
+    def _window_fn(self):
+        """_window_losses compiled (one function per padded length)."""
         if self._token_fn is None:
             self._token_fn = tf.function(self._window_losses, autograph=False,
                                          jit_compile=self._xla)
-        out = np.zeros(max(len(tokens) - 1, 0), np.float32)
-        for X, _, wins in self._batches(tokens, stride):
-            losses = self._token_fn(tf.constant(X)).numpy()  # [n_batch, T - 1]
-            for r, (start, length, first) in enumerate(wins):
-                out[start + first - 1:start + length - 1] = losses[r, first - 1:length - 1]
+        return self._token_fn
+
+    def sequence_logprobs(self, seqs, progress=None):
+        """log p(token j | the tokens before it) of every token after the first of each
+        token list of `seqs` (each 1..n_ctx tokens): [len(s) - 1] float32 arrays, in
+        batches of n_batch sequences padded to a multiple of BUCKET tokens (sequences
+        sorted by length, so that a batch pads little); progress(n) after each batch."""
+        hp, n_ctx = self.hp, self.n_ctx
+        lengths = [len(s) for s in seqs]
+        if lengths and (max(lengths) > n_ctx or min(lengths) < 1):
+            raise ValueError("sequences of %d..%d tokens; expected 1..%d (n_ctx)"
+                             % (min(lengths), max(lengths), n_ctx))
+        order = np.argsort(lengths, kind="mergesort")
+        out = [None] * len(seqs)
+        for b in range(0, len(order), self.n_batch):
+            rows = order[b:b + self.n_batch]
+            t = max(2, max(lengths[r] for r in rows))
+            t = min(n_ctx, -(-t // BUCKET) * BUCKET)
+            X = np.zeros([self.n_batch, t, 2], np.int32)  # [N, T, 2]
+            X[:, :, 1] = hp.n_vocab + hp.n_special + np.arange(t)
+            for i, r in enumerate(rows):
+                X[i, :lengths[r], 0] = seqs[r]
+            lp = -self._window_fn()(tf.constant(X)).numpy()  # [N, T-1]
+            for i, r in enumerate(rows):
+                out[r] = lp[i, :lengths[r] - 1]
+            if progress is not None:
+                progress(len(rows))
         return out

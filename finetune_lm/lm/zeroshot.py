@@ -1,62 +1,14 @@
-"""The zero-shot engine of the paper's section 5: per-token log-probabilities of token
-sequences under the language model, batched, and the two kinds of heuristic the task
-declarations (tasks/zeroshot.py) use: the choice among K continuations by their average
+"""The zero-shot engine of the paper's section 5: the two kinds of heuristic the task
+declarations (tasks/zeroshot.py) use, the choice among K continuations by their average
 log-probability, and one score per text against a threshold fitted to maximise a metric.
+The per-token log-probabilities `lp` come from the language model's scorer
+(lm/scorer.Scorer.sequence_logprobs, training/model.Model.sequence_logprobs).
 Names no task: a declaration supplies the texts, the metric, chance and the state of the
 art."""
 
 import numpy as np
-import tensorflow as tf
 
-from finetune_lm.model.transformer import lm_logits, transformer
 from finetune_lm.util.errors import UserError
-
-BUCKET = 16  # sequences are padded to a multiple of this: few compiled shapes
-
-
-class LogProbs:
-    """log p(token j | tokens before it) of every token after the first, in batches of
-    n_batch sequences padded to a multiple of BUCKET tokens (one compiled function per
-    padded length; sequences sorted by length so that a batch pads little)."""
-
-    def __init__(self, params, hp, n_batch=8, xla=None):
-        self.params, self.hp, self.n_batch = params, hp, n_batch
-        self._fn = tf.function(self._logprobs, autograph=False,
-                               jit_compile=bool(hp.xla if xla is None else xla))
-
-    def _logprobs(self, X):
-        """X [N, T, 2] -> [N, T - 1] the log-probability of each next token."""
-        out = transformer(self.params, X, self.hp)
-        h, we = out.h, out.we  # [N, T, C], [V, C]
-        logits = lm_logits(h[:, :-1], we[:self.hp.n_vocab], self.hp)  # [N, T-1, V]
-        logits = tf.cast(logits, tf.float32)
-        return -tf.nn.sparse_softmax_cross_entropy_with_logits(
-            logits=logits, labels=X[:, 1:, 0])  # [N, T-1]
-
-    def __call__(self, seqs, progress=None):
-        """[len(s) - 1] float32 arrays, one per token list of `seqs` (each at most the
-        model's n_ctx tokens, at least 1)."""
-        hp = self.hp
-        lengths = [len(s) for s in seqs]
-        if lengths and (max(lengths) > hp.n_ctx or min(lengths) < 1):
-            raise ValueError("sequences of %d..%d tokens; expected 1..%d (n_ctx)"
-                             % (min(lengths), max(lengths), hp.n_ctx))
-        order = np.argsort(lengths, kind="mergesort")
-        out = [None] * len(seqs)
-        for b in range(0, len(order), self.n_batch):
-            rows = order[b:b + self.n_batch]
-            t = max(2, max(lengths[r] for r in rows))
-            t = min(hp.n_ctx, -(-t // BUCKET) * BUCKET)
-            X = np.zeros([self.n_batch, t, 2], np.int32)  # [N, T, 2]
-            X[:, :, 1] = hp.n_vocab + hp.n_special + np.arange(t)
-            for i, r in enumerate(rows):
-                X[i, :lengths[r], 0] = seqs[r]
-            lp = self._fn(tf.constant(X)).numpy()  # [N, T-1]
-            for i, r in enumerate(rows):
-                out[r] = lp[i, :lengths[r] - 1]
-            if progress is not None:
-                progress(len(rows))
-        return out
 
 
 class Encoded:

@@ -14,7 +14,8 @@ export is the fine-tuned model again, its vocabulary the export's).
   (towers.mgpu_predict on the run's towers and batch): the numbers the training run's
   own evaluation computed, bit for bit. `probabilities` is their softmax.
 - `token_logprobs(tokens)`: the log-probability of each token given those before it,
-  in the windows perplexity scores (lm/scorer.py); `scorer()` is perplexity's engine.
+  in the windows perplexity scores (lm/scorer.py); `scorer()` is perplexity's engine;
+  `sequence_logprobs(seqs)` the same of many short sequences, batched (zero-shot).
 - `generate(prompt, length, ...)`: sampling with the kv cache (lm/sampler.py), or
   with cache=False the reference that runs the whole prefix for every token.
 
@@ -195,6 +196,12 @@ class Model:
         token sequence (float32 [len - 1]), in perplexity's windows: their negated sum is
         the scorer's summed loss (up to float round-off: summed here, not in the graph)."""
         return -self.scorer(n_ctx, n_batch).token_losses(np.asarray(tokens), stride)
+
+    def sequence_logprobs(self, seqs, n_batch=8, progress=None):
+        """log p(token j | the tokens before it) of every token after the first of each
+        token list of `seqs` (each 1..n_ctx tokens; [len(s) - 1] float32 arrays), batched
+        (lm/scorer.Scorer.sequence_logprobs: the zero-shot heuristics' engine)."""
+        return self.scorer(n_batch=n_batch).sequence_logprobs(seqs, progress)
 
     def sampler(self, n_samples, n_prompt, length, temperature=1.0, top_k=0, top_p=1.0,
                 return_logits=False):
