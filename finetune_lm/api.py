@@ -1,4 +1,7 @@
-"""The Python API, for notebooks: the commands' work as functions (docs/python_api.md).
+"""The Python API, for notebooks: the commands' work as functions (docs/python_api.md),
+calling the library code the commands call (training/fine_tune.py, training/model.py,
+training/examples.py, training/exports.py), the flags read by the commands' parsers
+(flags.py).
 
     import finetune_lm
     lm = finetune_lm.load("params/")             # any weights folder, best_params.jl or run
@@ -92,12 +95,12 @@ def generate(model, prompt, length=100, n_samples=1, temperature=1.0, top_k=40, 
              seed=0):
     """The texts of n_samples continuations of `prompt` (a list of strings): what
     `python -m finetune_lm.sample` prints for the same flags."""
-    from finetune_lm import sample
     import sys
+    from finetune_lm.training.checks import check_draw
     model = _model(model)
-    sample.check_draw(length, n_samples, temperature, top_k, top_p)
-    _, texts = sample.generate(model, model.encoder, prompt, length, n_samples, temperature,
-                               top_k, top_p, seed, lambda m: print(m, file=sys.stderr))
+    check_draw(length, n_samples, temperature, top_k, top_p)
+    _, texts = model.complete(prompt, length, n_samples, temperature, top_k, top_p, seed,
+                              lambda m: print(m, file=sys.stderr))
     return texts
 
 
@@ -125,12 +128,13 @@ def fine_tune(**flags):
     `n_iter=3`, `submit=True`, `xla=False` for --no_xla ...), the same checks, the same
     run, log, best_params.jl and submission files; returns the run's figures (a dict:
     best_valid, n_updates, and with submit the results' figures)."""
-    from finetune_lm import train
+    from finetune_lm.flags import fine_tuning_parser
+    from finetune_lm.training.fine_tune import check_args, run
     from finetune_lm.util.quiet import quiet
-    args = command_args(train.build_parser(), [], flags)
+    args = command_args(fine_tuning_parser(), [], flags)
     quiet()
-    train.check_args(args)
-    return train.run(args)
+    check_args(args)
+    return run(args)
 
 
 def predict_rows(model, rows, logits=False):
@@ -138,15 +142,15 @@ def predict_rows(model, rows, logits=False):
     (those predict's --input names): encoded as training encodes and scored by the
     training evaluation's step, the numbers `python -m finetune_lm.predict` writes.
     logits=True: the logits instead."""
-    from finetune_lm import predict as command
+    from finetune_lm.training.examples import encode, rows_split
     from finetune_lm.training.runs import softmax
     model = _model(model)
     if model.info is None:
         raise Error("%s holds a language model, not a fine-tuned classifier: expected a run's "
                     "folder (model.json, best_params.jl)" % model.where)
     task = model.task
-    split, _ = command.rows_split(task, list(rows))
-    enc, _ = command.encode(task, split, model.info, *model.vocabulary)
+    split, _ = rows_split(task, list(rows))
+    enc, _ = encode(task, split, model.info, *model.vocabulary)
     out = model.classify(enc)
     return out if logits else softmax(out)
 
@@ -155,10 +159,13 @@ def export_model(source, out, to="hf", **flags):
     """`python -m finetune_lm.export`: source a run's folder (or, params=True, a weights
     folder in the released format), to "hf" or "saved_model"; flags: export's others
     (encoder_path, bpe_path, unverified_weights)."""
-    from finetune_lm import export as command
+    from finetune_lm.flags import export_parser
+    from finetune_lm.training import exports
     params = flags.pop("params", False)
     argv = ["--to", to, out, "--params_dir" if params else "--run", source]
-    args = command_args(command.build_parser(), argv, flags)
-    src = command.load_source(args)
-    command.run(args, src)
+    args = command_args(export_parser(), argv, flags)
+    exports.check_out(args.out, (args.run, args.params_dir))
+    model = exports.load(args.run, args.params_dir, args.encoder_path, args.bpe_path,
+                         args.unverified_weights)
+    exports.write(model, args.out, args.to)
     return out

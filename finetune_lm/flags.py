@@ -179,6 +179,37 @@ def add_run(p, n_iter=3, save_every=0, cache_dir=os.path.join("datasets", ".cach
     return g
 
 
+EXPORT_PROG = "python -m finetune_lm.export"
+
+
+def export_parser(description=None):
+    """The export command's parser (the Python API's export_model reads its flags by name
+    with it)."""
+    from finetune_lm.training.exports import FORMATS
+    p = parser(EXPORT_PROG, description)
+    p.add_argument("--run", type=str, default=None,
+                   help="a run's folder, save_dir/<desc>/ (best_params.jl, model.json)")
+    p.add_argument("--params_dir", type=str, default=None,
+                   help="pre-trained weights in the released format instead of a run")
+    p.add_argument("--unverified_weights", action="store_true",
+                   help="with --params_dir: load weights that are not the release unchecked")
+    p.add_argument("--to", choices=FORMATS, required=True)
+    p.add_argument("out", help="the folder to write (a previous export there is replaced "
+                               "whole; any other folder is refused)")
+    p.add_argument("--encoder_path", type=str, default=None,
+                   help="default: the run's vocabulary, else <params_dir>'s")
+    p.add_argument("--bpe_path", type=str, default=None)
+    return p
+
+
+TRAIN_PROG = "python train.py"
+
+
+def fine_tuning_parser(description=None):
+    """train.py's parser (the Python API's fine_tune reads its flags by name with it)."""
+    return add_fine_tuning(parser(TRAIN_PROG, description))
+
+
 def add_fine_tuning(p):
     """The flags of a fine-tuning run (train.py, reproduce.py): the task and its outputs,
     the run, the model, dropout, the optimiser, the devices, the weights."""

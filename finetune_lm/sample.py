@@ -25,6 +25,7 @@ import sys
 
 from finetune_lm import flags
 from finetune_lm.lm.loader import config_of
+from finetune_lm.training.checks import check_draw, check_fits  # noqa: F401  (named here too)
 from finetune_lm.util.errors import UserError, command_main
 
 PROG = "python -m finetune_lm.sample"
@@ -55,47 +56,6 @@ def check_args(args):
                         % (args.length, positions, args.checkpoint or args.params_dir, positions))
 
 
-def check_draw(length, n_samples, temperature, top_k, top_p):
-    """The drawing flags (the command's and the Python API's generate)."""
-    if length < 1:
-        raise UserError("--length %d: expected at least 1 new token" % length)
-    if n_samples < 1:
-        raise UserError("--n_samples %d: expected at least 1" % n_samples)
-    if not temperature > 0:
-        raise UserError("--temperature %s: expected a positive number" % temperature)
-    if top_k < 0:
-        raise UserError("--top_k %d: expected 0 (off) or a positive number" % top_k)
-    if not 0 < top_p <= 1:
-        raise UserError("--top_p %s: expected a probability in (0, 1]" % top_p)
-    if top_k == 0 and top_p == 1:
-        raise UserError("--top_k 0 with --top_p 1 turns both filters off; expected --top_k "
-                        "of at least 1 (1: greedy) or --top_p below 1")
-
-
-def check_fits(hp, length, top_k):
-    """The drawing flags against the loaded model's sizes."""
-    if top_k > hp.n_vocab:
-        raise UserError("--top_k %d is more than the %d tokens of the vocabulary; expected at "
-                        "most %d (1: greedy)" % (top_k, hp.n_vocab, hp.n_vocab))
-    if length > hp.n_ctx:
-        raise UserError("--length %d is past the model's %d positions; expected at most %d"
-                        % (length, hp.n_ctx, hp.n_ctx))
-
-
-def generate(model, encoder, prompt, length, n_samples=1, temperature=1.0, top_k=40,
-             top_p=1.0, seed=0, warn=None):
-    """(tokens [n_samples, length], texts) continuing the prompt's text: the command's
-    and the Python API's generation."""
-    from finetune_lm.lm.sampler import decode, fit_prompt  # TensorFlow: only when run
-    check_fits(model.hp, length, top_k)
-    ids = encoder.encode([prompt])[0]
-    if not ids:
-        raise UserError("--prompt %r encodes to no token; expected some text" % prompt)
-    ids = fit_prompt(ids, length, model.hp.n_ctx, warn)
-    tokens = model.generate(ids, length, n_samples, temperature, top_k, top_p, seed)
-    return tokens, [decode(row, encoder.decoder) for row in tokens]
-
-
 def model_positions(args):
     """The model's positions, read cheaply before its weights are (None: unreadable, the
     loading says why): the loader's config (params_shapes.json's, the run's model.json)."""
@@ -109,9 +69,9 @@ def run(args, out=None):
     out = out or sys.stdout
     check_args(args)
     encoder, model = flags.load_model(args)
-    tokens, texts = generate(model, encoder, args.prompt, args.length, args.n_samples,
-                             args.temperature, args.top_k, args.top_p, args.seed,
-                             lambda m: print(m, file=sys.stderr))
+    tokens, texts = model.complete(args.prompt, args.length, args.n_samples, args.temperature,
+                                   args.top_k, args.top_p, args.seed,
+                                   lambda m: print(m, file=sys.stderr), encoder)
     for i, text in enumerate(texts):
         out.write("=== sample %d ===\n%s\n" % (i + 1, text))
     out.flush()

@@ -35,12 +35,12 @@ from finetune_lm.training.fine_tune import (  # noqa: F401
 from finetune_lm.training.checkpoint import interrupted_message
 from finetune_lm.util.errors import run_command
 
-PROG = "python train.py"
+PROG = flags.TRAIN_PROG
 
 
 def build_parser():
-    p = flags.parser(PROG, "%s Tasks: %s." % (flags.summary(__doc__), ", ".join(dataset_names())))
-    return flags.add_fine_tuning(p)
+    return flags.fine_tuning_parser("%s Tasks: %s." % (flags.summary(__doc__),
+                                                       ", ".join(dataset_names())))
 
 
 def main(argv=None):

@@ -109,3 +109,30 @@ def hparams(args, **fixed):
     values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     values.update(fixed)
     return HParams(**values)
+
+
+def check_draw(length, n_samples, temperature, top_k, top_p):
+    """The drawing flags (the command's and the Python API's generate)."""
+    if length < 1:
+        raise UserError("--length %d: expected at least 1 new token" % length)
+    if n_samples < 1:
+        raise UserError("--n_samples %d: expected at least 1" % n_samples)
+    if not temperature > 0:
+        raise UserError("--temperature %s: expected a positive number" % temperature)
+    if top_k < 0:
+        raise UserError("--top_k %d: expected 0 (off) or a positive number" % top_k)
+    if not 0 < top_p <= 1:
+        raise UserError("--top_p %s: expected a probability in (0, 1]" % top_p)
+    if top_k == 0 and top_p == 1:
+        raise UserError("--top_k 0 with --top_p 1 turns both filters off; expected --top_k "
+                        "of at least 1 (1: greedy) or --top_p below 1")
+
+
+def check_fits(hp, length, top_k):
+    """The drawing flags against the loaded model's sizes."""
+    if top_k > hp.n_vocab:
+        raise UserError("--top_k %d is more than the %d tokens of the vocabulary; expected at "
+                        "most %d (1: greedy)" % (top_k, hp.n_vocab, hp.n_vocab))
+    if length > hp.n_ctx:
+        raise UserError("--length %d is past the model's %d positions; expected at most %d"
+                        % (length, hp.n_ctx, hp.n_ctx))

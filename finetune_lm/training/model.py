@@ -17,7 +17,8 @@ export is the fine-tuned model again, its vocabulary the export's).
   in the windows perplexity scores (lm/scorer.py); `scorer()` is perplexity's engine;
   `sequence_logprobs(seqs)` the same of many short sequences, batched (zero-shot).
 - `generate(prompt, length, ...)`: sampling with the kv cache (lm/sampler.py), or
-  with cache=False the reference that runs the whole prefix for every token.
+  with cache=False the reference that runs the whole prefix for every token;
+  `complete(text, length, ...)` the same from a prompt's text to texts (sample's).
 
 TensorFlow's variables are made on first use: the classifier's in the strategy's scope
 (as training made them), the language model's as plain variables (as sample and
@@ -209,6 +210,22 @@ class Model:
         from finetune_lm.lm.sampler import Sampler
         return Sampler(self.lm_params, self.hp, n_samples, n_prompt, length, temperature,
                        top_k, top_p, xla=self.hp.xla, return_logits=return_logits)
+
+    def complete(self, prompt, length, n_samples=1, temperature=1.0, top_k=40, top_p=1.0,
+                 seed=0, warn=None, encoder=None):
+        """(tokens [n_samples, length], texts) continuing the prompt's text (encoded with
+        `encoder`, default the model's; cut to fit as lm/sampler.fit_prompt says on
+        `warn`): sample's and the Python API's generation."""
+        from finetune_lm.lm.sampler import decode, fit_prompt
+        from finetune_lm.training.checks import check_fits
+        encoder = encoder or self.encoder
+        check_fits(self.hp, length, top_k)
+        ids = encoder.encode([prompt])[0]
+        if not ids:
+            raise UserError("--prompt %r encodes to no token; expected some text" % prompt)
+        ids = fit_prompt(ids, length, self.hp.n_ctx, warn)
+        tokens = self.generate(ids, length, n_samples, temperature, top_k, top_p, seed)
+        return tokens, [decode(row, encoder.decoder) for row in tokens]
 
     def generate(self, prompt, length, n_samples=1, temperature=1.0, top_k=0, top_p=1.0,
                  seed=0, cache=True):
