@@ -57,11 +57,12 @@ class Model:
         model.json); n_batch, xla: the evaluation's batch per tower and XLA (default:
         the run's). The sizes of language-model weights come from the files (the
         optional n_layer ... afn must agree with them)."""
+        from finetune_lm.lm.loader import kind
         from finetune_lm.training import runs
-        if runs.is_export_of_run(path):
-            return cls.load_run(path, params_dir, encoder_path, bpe_path, n_batch, xla)
-        if os.path.isdir(path) and os.path.isfile(os.path.join(path, runs.MODEL_JSON)) \
-                and os.path.isfile(os.path.join(path, runs.BEST)):
+        # A folder with model.json is a run (or a run's export), but for a language
+        # model's export, whose model.json is the config alone.
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, runs.MODEL_JSON)) and (
+                runs.is_export_of_run(path) or kind(path) not in ("hf", "saved_model")):
             return cls.load_run(path, params_dir, encoder_path, bpe_path, n_batch, xla)
         if os.path.isfile(path) and os.path.isfile(
                 os.path.join(os.path.dirname(path) or ".", runs.MODEL_JSON)) \
