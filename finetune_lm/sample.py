@@ -80,7 +80,7 @@ def run(args, out=None):
 
 def main(argv=None):
     # run and the check looked up at each call, so a test can replace them.
-    return command_main(build_parser, run)(argv)
+    return command_main(build_parser, run, check=check_args)(argv)
 
 
 if __name__ == "__main__":

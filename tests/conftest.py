@@ -24,3 +24,24 @@ def gpt1_dir():
 @pytest.fixture(scope="session")
 def rocstories_dir():
     return data_dir("rocstories")
+
+
+@pytest.fixture(scope="session")
+def rocstories_subset(rocstories_dir, tmp_path_factory):
+    """make(n_train, n_test): a folder with the two ROCStories files cut to their first
+    rows, as written: the val file's first 374 + n_train stories (374 go to the
+    validation split, the rest to training) and the test file's first n_test. Real
+    stories, fewer of them: a run over them is short. One folder per size."""
+    from finetune_lm.tasks.rocstories import N_VALID, ROC_TEST, ROC_VAL
+    made = {}
+
+    def make(n_train=96, n_test=96):
+        if (n_train, n_test) not in made:
+            out = tmp_path_factory.mktemp("rocstories_%d_%d" % (n_train, n_test))
+            for name, n in ((ROC_VAL, N_VALID + n_train), (ROC_TEST, n_test)):
+                with open(os.path.join(rocstories_dir, name), encoding="utf-8", newline="") as f:
+                    lines = f.read().splitlines(keepends=True)[:1 + n]  # the header, n rows
+                (out / name).write_text("".join(lines), encoding="utf-8", newline="")
+            made[n_train, n_test] = str(out)
+        return made[n_train, n_test]
+    return make

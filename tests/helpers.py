@@ -73,9 +73,24 @@ def run_module(module, args, cwd=None, timeout=900, env=None, **kwargs):
                           env=env or subprocess_env(), **kwargs)
 
 
+# The encoded tasks of every test's run, shared: what in-process runs started from the
+# checkout use by default (datasets/.cache). The cache is keyed by the texts' and the
+# vocabulary's content and written atomically, so runs and pytest workers share it
+# safely, and a test's run does not spend its time encoding what another encoded.
+SHARED_CACHE = os.path.join(ROOT, "datasets", ".cache")
+
+
+def with_cache(args):
+    """train.py's arguments with --cache_dir SHARED_CACHE unless they name one."""
+    args = [str(a) for a in args]
+    return args if "--cache_dir" in args else args + ["--cache_dir", SHARED_CACHE]
+
+
 def run_train(args, cwd, timeout=900, env=None):
-    """Run train.py in a subprocess; returns CompletedProcess (text)."""
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + list(args), cwd=cwd,
+    """Run train.py in a subprocess (the encodings cached in SHARED_CACHE); returns
+    CompletedProcess (text)."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + with_cache(args),
+                          cwd=cwd,
                           capture_output=True, text=True, timeout=timeout,
                           env=subprocess_env(**(env or {})))
 

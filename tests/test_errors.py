@@ -22,7 +22,8 @@ from finetune_lm.model import release
 from finetune_lm.util import errors, files, memory, progress
 from finetune_lm.util.errors import UserError
 from finetune_lm.util.options import add_options
-from helpers import ROOT, TINY_SIZE, error_line, fake_run, hf_folder, run_train, subprocess_env
+from helpers import (ROOT, TINY_SIZE, error_line, fake_run, hf_folder, run_train, subprocess_env,
+                     with_cache)
 
 ENOSPC = os.strerror(errno.ENOSPC)
 
@@ -344,14 +345,17 @@ def test_no_bar_when_stderr_is_not_a_terminal():
 
 @pytest.mark.slow
 def test_finished_run_given_submit_writes_it_without_training(tmp_path, gpt1_dir,
-                                                              rocstories_dir):
+                                                              rocstories_subset):
     """The small from-scratch run, then --submit --analysis on it: the submission from
     its best_params.jl, no update; and a log written to a file has no carriage return."""
     tmp = str(tmp_path)
+    n_test = 96
     args = ["--dataset", "rocstories", "--desc", "small", "--n_transfer", "-1"] + TINY_SIZE + [
-        "--n_ctx", "24", "--n_iter", "1", "--data_dir", rocstories_dir, "--params_dir", gpt1_dir]
+        "--n_ctx", "24", "--n_iter", "1", "--data_dir", rocstories_subset(96, n_test),
+        "--params_dir", gpt1_dir]
     with open(os.path.join(tmp, "train.log"), "w") as log:
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + args, cwd=tmp,
+        proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + with_cache(args),
+                              cwd=tmp,
                               stdout=log, stderr=subprocess.STDOUT, timeout=900,
                               env=subprocess_env())
     text = open(os.path.join(tmp, "train.log")).read()
@@ -365,7 +369,7 @@ def test_finished_run_given_submit_writes_it_without_training(tmp_path, gpt1_dir
     assert "already finished" in second.stdout and "not retraining" in second.stdout
     assert "ROCStories Test Accuracy" in second.stdout
     rows = open(os.path.join(tmp, "submission", "ROCStories.tsv")).read().splitlines()
-    assert rows[0] == "index\tprediction" and len(rows) == 1 + 1871  # the test set's stories
+    assert rows[0] == "index\tprediction" and len(rows) == 1 + n_test  # the test set's stories
     results = json.load(open(os.path.join(tmp, "save", "small", "results.json")))
     log_lines = open(os.path.join(tmp, "log", "small.jsonl")).read().splitlines()
     assert len(log_lines) == 2  # the arguments and the one evaluation: nothing trained

@@ -17,7 +17,7 @@ import joblib
 import numpy as np
 import pytest
 
-from helpers import ROOT, error_line, run_train, subprocess_env
+from helpers import ROOT, error_line, run_train, subprocess_env, with_cache
 from finetune_lm import train
 from finetune_lm.training import checkpoint, loop
 from finetune_lm.util import files
@@ -59,9 +59,11 @@ def outputs(folder):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, monkeypatch, capsys, gpt1_dir,
-                                                  rocstories_dir):
-    args = tiny(gpt1_dir, rocstories_dir, "--n_iter", "2", "--save_every", "4", "--submit",
-                "--analysis")
+                                                  rocstories_subset):
+    # 1024 stories: 16 updates of 4 x 16 an epoch, a checkpoint every 4; the kill, at the
+    # first checkpoint, has 12 updates to land before the epoch's end.
+    args = with_cache(tiny(gpt1_dir, rocstories_subset(1024, 96), "--n_iter", "2",
+                           "--save_every", "4", "--submit", "--analysis"))
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()

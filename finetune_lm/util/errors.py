@@ -104,16 +104,15 @@ def run_command(run, args, interrupted=None, tensorflow=True):
 
 
 def command_main(build_parser, run, check=None):
-    """A command's `main(argv=None)`: its flags parsed, then check(args) (when given) and
-    run(args) through `run_command`. Returns the exit status."""
+    """A command's `main(argv=None)`: its flags parsed, then check(args) (when given)
+    before TensorFlow is imported (a bad flag answers at once), then run(args) through
+    `run_command`. Returns the exit status."""
     def main(argv=None):
         args = build_parser().parse_args(argv)
-
-        def job(args):
-            if check is not None:
-                check(args)
-            return run(args)
-
-        return run_command(job, args)
+        if check is not None:
+            _, status = check_first(check, args)
+            if status:
+                return status
+        return run_command(run, args)
 
     return main
