@@ -134,7 +134,7 @@ def test_finished_run_on_changed_data_and_a_shared_submission(tmp_path, gpt1_dir
     args = base_args(tmp_path, data) + [
         "--n_transfer", "-1", "--n_layer", "1", "--n_embd", "8", "--n_head", "2", "--n_ctx", "16",
         "--n_batch", "2", "--n_gpu", "2", "--n_iter", "1", "--submit", "--params_dir", gpt1_dir,
-        "--cache_dir", ""]
+        "--cache_dir", "", "--no_xla"]  # (XLA's compile would be most of these runs' time)
     first = run_train(args + ["--desc", "a"], cwd=str(tmp_path))
     assert first.returncode == 0, first.stderr[-2000:]
     sub = str(tmp_path / "sub" / "ROCStories.tsv")

@@ -352,7 +352,7 @@ def test_finished_run_given_submit_writes_it_without_training(tmp_path, gpt1_dir
     n_test = 96
     args = ["--dataset", "rocstories", "--desc", "small", "--n_transfer", "-1"] + TINY_SIZE + [
         "--n_ctx", "24", "--n_iter", "1", "--data_dir", rocstories_subset(96, n_test),
-        "--params_dir", gpt1_dir]
+        "--params_dir", gpt1_dir, "--no_xla"]
     with open(os.path.join(tmp, "train.log"), "w") as log:
         proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + with_cache(args),
                               cwd=tmp,

@@ -21,7 +21,8 @@ TINY = ["--dataset", "rocstories", "--n_transfer", "-1", "--n_layer", "1", "--n_
 
 
 @pytest.mark.slow
-def test_reproduce_two_seeds(tmp_path, capsys, monkeypatch, gpt1_dir, rocstories_dir):
+def test_reproduce_two_seeds(tmp_path, capsys, monkeypatch, gpt1_dir, rocstories_subset):
+    rocstories_dir = rocstories_subset(96, 96)  # short runs
     argv = TINY + ["--params_dir", gpt1_dir, "--data_dir", rocstories_dir, "--seeds", "42", "43",
                    "--log_dir", str(tmp_path / "log"), "--save_dir", str(tmp_path / "save"),
                    "--submission_dir", str(tmp_path / "submission")]

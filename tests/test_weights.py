@@ -651,8 +651,8 @@ def tiny_run_with_weights(tmp_path, params_dir, *more):
     args = ["--dataset", "rocstories", "--desc", "w", "--params_dir", params_dir,
             "--encoder_path", enc, "--bpe_path", bpe, "--data_dir", data,
             "--n_layer", "1", "--n_transfer", "1", "--n_iter", "1", "--n_batch", "2",
-            "--n_gpu", "1", "--log_dir", str(tmp_path / "log"),
-            "--save_dir", str(tmp_path / "save")] + list(more)
+            "--n_gpu", "1", "--no_xla", "--log_dir", str(tmp_path / "log"),
+            "--save_dir", str(tmp_path / "save")] + list(more)  # (no XLA: a shorter start)
     return run_train(args, cwd=str(tmp_path), timeout=300)
 
 
