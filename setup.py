@@ -17,7 +17,7 @@ setup(
         "safetensors>=0.4",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": ["pytest>=7", "pytest-xdist>=3.2", "hypothesis>=6"],
         "plot": ["matplotlib>=3.5"],
     },
 )

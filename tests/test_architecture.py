@@ -233,3 +233,18 @@ def test_the_prose_checks_can_fail():
         "finetune_lm/checkpoint.py", "docs/fidelity.md"]
     assert not dotted_exists(["rng"]) and dotted_exists(["model", "rng", "SiteSeeds"])
     assert dotted_exists(["tasks", "get_task"]) and not dotted_exists(["heads"])
+
+
+def test_ci_runs_the_readmes_test_command():
+    """.ci/run runs the README's test command (its pytest part, as written), and the
+    test extras install what that command needs (pytest-xdist for -n)."""
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    commands = [l for l in readme.splitlines() if l.startswith("pip install -e '.[test]'")]
+    assert len(commands) == 1, commands
+    pytest_part = commands[0].split("python -m pytest", 1)[1]
+    ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
+    runs = [l for l in ci.splitlines() if "python -m pytest" in l]
+    assert runs and all(l.split("python -m pytest", 1)[1] == pytest_part for l in runs), runs
+    setup = open(os.path.join(ROOT, "setup.py"), encoding="utf-8").read()
+    if " -n " in pytest_part:
+        assert "pytest-xdist" in setup
