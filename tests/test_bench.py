@@ -46,7 +46,7 @@ def bench(*args):
 @pytest.mark.slow
 @pytest.mark.parametrize("flags", [["--xla", "--n_gpu", "2"], ["--no_xla"]])
 def test_bench_prints_every_figure(flags):
-    f = bench(*flags)
+    f = bench(*flags, "--matmul_n", "128", "256")
     for name in NUMERIC:
         assert name in f, name
         value = float(f[name])
@@ -61,6 +61,12 @@ def test_bench_prints_every_figure(flags):
     # The median of per-step ratios (each step against the matmul timed next to it).
     assert 0 < float(f["fraction_of_matmul"]) < 10
     assert float(f["peak_memory_bytes"]) >= float(f["peak_memory_train_bytes"]) > 1e8
+    # The CPU line, and the matmul of the best of the sizes timed.
+    assert f["cpu"].split("; vector extensions: ")[1]  # names the extensions, or "unknown"
+    n, sizes = f["matmul_n"].split(" (fastest of ")
+    measured = dict(re.findall(r"(\d+): ([0-9.e+-]+)", sizes))
+    assert set(measured) == {"128", "256"}
+    assert float(measured[n]) == max(float(v) for v in measured.values())
 
 
 def bench_fails(*args):
@@ -86,16 +92,6 @@ def test_bad_flags_one_error_line(flags, words):
     line = bench_fails(*flags)
     for w in words:
         assert w in line, line
-
-
-@pytest.mark.slow
-def test_cpu_line_and_best_matmul():
-    f = bench("--matmul_n", "128", "256")
-    assert f["cpu"].split("; vector extensions: ")[1]  # names the extensions, or "unknown"
-    n, sizes = f["matmul_n"].split(" (fastest of ")
-    measured = dict(re.findall(r"(\d+): ([0-9.e+-]+)", sizes))
-    assert set(measured) == {"128", "256"}
-    assert float(measured[n]) == max(float(v) for v in measured.values())
 
 
 def test_cpu_info_reads_proc_cpuinfo(tmp_path):
