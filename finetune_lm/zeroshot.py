@@ -141,12 +141,17 @@ def write_curve(log_path, out):
     return points
 
 
+def check_args(args):
+    """The flags, before TensorFlow starts: a task, unless --curve."""
+    if not args.curve and not args.task:
+        raise UserError("--task is required: one of %s (or --curve LOG.jsonl)" % ", ".join(NAMES))
+
+
 def run(args, out=None):
     out = out or sys.stdout
+    check_args(args)
     if args.curve:
         return write_curve(args.curve, out)
-    if not args.task:
-        raise UserError("--task is required: one of %s (or --curve LOG.jsonl)" % ", ".join(NAMES))
     zs = BY_NAME[args.task]
     split_name = args.split or zs.default_split
     data_dir = args.data_dir or os.path.join("datasets", zs.folder)
@@ -177,8 +182,9 @@ def run(args, out=None):
 
 
 def main(argv=None):
-    # run and the check looked up at each call, so a test can replace them.
-    return command_main(build_parser, run)(argv)
+    # run and check_args looked up at each call, so a test can replace them; a missing
+    # --task answers before TensorFlow's start-up.
+    return command_main(build_parser, run, check=check_args)(argv)
 
 
 if __name__ == "__main__":
